@@ -1,0 +1,1 @@
+//! Rust SDK for Hume projection plugins.

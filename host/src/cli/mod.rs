@@ -1,0 +1,97 @@
+//! The `hume` command line: clap commands that either talk to a running
+//! `hume serve` over HTTP or work offline on plugin files.
+//!
+//! Each group of commands lives in its own module with its own clap enum,
+//! flattened into [`Command`] here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod events;
+mod kits;
+mod offline;
+mod projections;
+mod serve;
+
+/// Default address of `hume serve`.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7171";
+
+#[derive(Debug, Parser)]
+#[command(name = "hume", version, about = "Event-sourced projections as sandboxed WebAssembly components")]
+struct Cli {
+    /// Address of the `hume serve` to talk to.
+    #[arg(long, env = "HUME_URL", default_value = DEFAULT_URL, global = true)]
+    url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Hume daemon: the event log, live projections and the HTTP API.
+    Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Offline(offline::Command),
+    #[command(flatten)]
+    Events(events::Command),
+    #[command(flatten)]
+    Projections(projections::Command),
+    #[command(flatten)]
+    Kits(kits::Command),
+}
+
+/// What every command gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Base URL of the `hume serve` HTTP API.
+    pub url: String,
+}
+
+/// Parse the command line, run the command, and turn its outcome into an
+/// exit code (errors are printed with their whole chain of causes).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Context {
+        url: cli.url.trim_end_matches('/').to_string(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Offline(cmd) => offline::run(cmd, &ctx).await,
+            Command::Events(cmd) => events::run(cmd, &ctx).await,
+            Command::Projections(cmd) => projections::run(cmd, &ctx).await,
+            Command::Kits(cmd) => kits::run(cmd, &ctx).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Install the `tracing` subscriber writing to stderr. `default` is the
+/// filter used when `RUST_LOG` is not set (e.g. `warn` for client commands,
+/// `info` for the server).
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
