@@ -1,0 +1,255 @@
+//! What a plugin instance can reach: a sandboxed WASI p2 (no files, network,
+//! environment or arguments; closed stdin; stdout/stderr into `tracing`;
+//! deterministic clocks and randomness), the `host.log` import, and the
+//! memory limiter. One [`StoreState`] per instance.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{Deterministic, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::bindings::hume::projection::host::{Host, Level};
+
+/// The longest guest output line forwarded to `tracing`; longer lines are cut.
+const MAX_LINE: usize = 4096;
+
+/// The data of one plugin store.
+pub(crate) struct StoreState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    /// The projection this instance serves (tags every log line).
+    pub(crate) projection: Arc<str>,
+    /// When the current call started, and how long it may run.
+    pub(crate) call_started: Instant,
+    pub(crate) call_timeout: Duration,
+}
+
+impl StoreState {
+    pub(crate) fn new(projection: &str, max_memory_bytes: usize, call_timeout: Duration) -> Self {
+        let projection: Arc<str> = Arc::from(projection);
+        StoreState {
+            wasi: sandboxed_wasi(&projection),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: max_memory_bytes,
+                refused: None,
+            },
+            projection,
+            call_started: Instant::now(),
+            call_timeout,
+        }
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The shared `types` interface has no functions; the bindings still ask
+/// for its (empty) host trait.
+impl super::bindings::hume::projection::types::Host for StoreState {}
+
+impl Host for StoreState {
+    fn log(&mut self, level: Level, message: String) {
+        let projection = &*self.projection;
+        match level {
+            Level::Trace => tracing::trace!(target: "hume::plugin", projection, "{message}"),
+            Level::Debug => tracing::debug!(target: "hume::plugin", projection, "{message}"),
+            Level::Info => tracing::info!(target: "hume::plugin", projection, "{message}"),
+            Level::Warn => tracing::warn!(target: "hume::plugin", projection, "{message}"),
+            Level::Error => tracing::error!(target: "hume::plugin", projection, "{message}"),
+        }
+    }
+}
+
+/// A WASI context that gives the guest nothing of the host: no preopens, no
+/// environment, no arguments, no sockets, closed stdin, output into
+/// `tracing`, clocks frozen at the Unix epoch (advancing 1 µs per reading),
+/// and randomness from a fixed seed.
+fn sandboxed_wasi(projection: &Arc<str>) -> WasiCtx {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(GuestOutput {
+            projection: projection.clone(),
+            stream: "stdout",
+        })
+        .stderr(GuestOutput {
+            projection: projection.clone(),
+            stream: "stderr",
+        })
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FixedClock::default())
+        .monotonic_clock(FixedClock::default())
+        .secure_random(Deterministic::new(SEED.to_vec()))
+        .insecure_random(Deterministic::new(SEED.to_vec()))
+        .insecure_random_seed(0x6875_6d65_6875_6d65);
+    builder.build()
+}
+
+/// The bytes every "random" number is cycled from: determinism over entropy.
+const SEED: [u8; 16] = *b"hume-determinism";
+
+/// A clock that starts at 0 and advances 1 µs per reading, so guests that
+/// time themselves see time pass but every replay sees the same values.
+#[derive(Default)]
+struct FixedClock {
+    ticks: AtomicU64,
+}
+
+impl FixedClock {
+    fn tick(&self) -> u64 {
+        self.ticks.fetch_add(1_000, Ordering::Relaxed)
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for FixedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_micros(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.tick())
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FixedClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+    fn now(&self) -> u64 {
+        self.tick()
+    }
+}
+
+/// Guest stdout/stderr: each line becomes a `tracing` event.
+struct GuestOutput {
+    projection: Arc<str>,
+    stream: &'static str,
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Only WASI p3 asks for this; p2 guests use `p2_stream` below.
+        Box::new(tokio::io::sink())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LineLogger {
+            projection: self.projection.clone(),
+            stream: self.stream,
+            line: Vec::new(),
+        })
+    }
+}
+
+/// Buffers guest output and logs it line by line.
+struct LineLogger {
+    projection: Arc<str>,
+    stream: &'static str,
+    line: Vec<u8>,
+}
+
+impl LineLogger {
+    fn emit(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        tracing::info!(
+            target: "hume::plugin",
+            projection = &*self.projection,
+            stream = self.stream,
+            "{}",
+            text.trim_end()
+        );
+        self.line.clear();
+    }
+}
+
+impl Drop for LineLogger {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LineLogger {
+    async fn ready(&mut self) {}
+}
+
+#[wasmtime_wasi::async_trait]
+impl OutputStream for LineLogger {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        for &b in bytes.iter() {
+            if b == b'\n' {
+                self.emit();
+            } else if self.line.len() < MAX_LINE {
+                self.line.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+/// Refuses linear-memory growth beyond the limit and remembers that it did,
+/// so the trap a refused allocation usually ends in is reported as the
+/// memory limit rather than as a generic trap.
+pub(crate) struct MemoryLimiter {
+    pub(crate) max_bytes: usize,
+    /// The size a refused growth asked for, since the current call started.
+    pub(crate) refused: Option<usize>,
+}
+
+/// Most table elements an instance may have (function references).
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
