@@ -1,1 +1,242 @@
-//! api
+//! The HTTP JSON API served by `hume serve`.
+//!
+//! [`router`] assembles every group of routes over one shared [`AppState`].
+//! Every error is a JSON body `{"error": "..."}` (plus `field` for a 400
+//! about one field, `current_revision` for a 409) whose message says what
+//! went wrong and what to do; malformed JSON and wrong types are 400s that
+//! name the field, never axum's plain-text defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+
+use crate::log::{EventLog, LogError};
+
+pub mod events;
+pub mod projections;
+
+/// Limits of the HTTP surface.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest request body in bytes; larger is a 413.
+    pub max_body_bytes: usize,
+    /// Page size when the client gives no `limit`.
+    pub default_page: usize,
+    /// Largest page; a larger `limit` is clamped (follow `next`).
+    pub max_page: usize,
+    /// Longest a read may wait for new events (`wait_ms`).
+    pub max_wait: Duration,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            max_body_bytes: 40 * 1024 * 1024,
+            default_page: 1000,
+            max_page: 10_000,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// Limits of the HTTP surface.
+    pub limits: ApiLimits,
+    /// Set to `true` when the server starts shutting down, so long-polling
+    /// requests (`wait_ms`) return at once instead of holding the shutdown.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The live projection runtime (`None`: the projection routes answer 503).
+    pub projections: Option<Arc<crate::projection::Manager>>,
+}
+
+impl AppState {
+    /// State over `log` with default limits.
+    pub fn new(log: Arc<dyn EventLog>) -> AppState {
+        AppState {
+            log,
+            limits: ApiLimits::default(),
+            shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+            projections: None,
+        }
+    }
+}
+
+/// The whole API: events routes, `/health`, JSON 404s.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .merge(events::routes())
+        .merge(projections::routes())
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    Json(serde_json::json!({"status": "ok", "head": state.log.head()})).into_response()
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint: {method} {}. Endpoints: POST/GET /streams/{{stream}}, GET /streams, \
+             /all, /categories/{{prefix}}, /health",
+            uri.path()
+        ),
+    )
+}
+
+/// An error response: status + JSON `{"error", "field"?, "current_revision"?}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Human message: what went wrong and what to do.
+    pub message: String,
+    /// The request field at fault, for 400s.
+    pub field: Option<String>,
+    /// The stream's current revision, for 409s.
+    pub current_revision: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+            current_revision: None,
+        }
+    }
+
+    /// A 400 about one field.
+    pub fn bad_field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::BAD_REQUEST, message)
+        }
+    }
+}
+
+impl From<LogError> for ApiError {
+    fn from(err: LogError) -> ApiError {
+        let status = match &err {
+            LogError::InvalidStream { .. }
+            | LogError::InvalidSelector { .. }
+            | LogError::EmptyBatch
+            | LogError::InvalidEvent { .. } => StatusCode::BAD_REQUEST,
+            LogError::EventTooLarge { .. } | LogError::BatchTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            LogError::WrongExpectedRevision { .. } => StatusCode::CONFLICT,
+            LogError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            LogError::Storage { .. } | LogError::Corrupt { .. } => {
+                tracing::error!(error = %err, "event log failure");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let current_revision = match &err {
+            LogError::WrongExpectedRevision { current, .. } => Some(*current),
+            _ => None,
+        };
+        ApiError {
+            status,
+            field: err.field(),
+            message: err.to_string(),
+            current_revision,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.message.into());
+        if let Some(f) = self.field {
+            body.insert("field".into(), f.into());
+        }
+        if let Some(r) = self.current_revision {
+            body.insert("current_revision".into(), r.into());
+        }
+        (self.status, Json(serde_json::Value::Object(body))).into_response()
+    }
+}
+
+/// A JSON request body extractor whose failures are [`ApiError`]s: 413 for
+/// an oversize body, 400 naming the field (`events[0].kind`) for malformed
+/// JSON, wrong types, missing or unknown fields.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the request body is larger than the server accepts: split the batch into \
+                     several appends (e.g. `hume append --file F --batch-size N`)",
+                )
+            } else {
+                ApiError::new(
+                    rej.status(),
+                    format!("cannot read the request body: {}", rej.body_text()),
+                )
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parse a JSON document, naming the path of the first problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_field(
+            "body",
+            "the request body is empty: send a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let what = if inner.is_syntax() || inner.is_eof() {
+            "is not valid JSON"
+        } else {
+            "is invalid"
+        };
+        if path == "." {
+            ApiError::bad_field("body", format!("the request body {what}: {inner}"))
+        } else {
+            ApiError::bad_field(path.clone(), format!("`{path}` {what}: {inner}"))
+        }
+    })?;
+    de.end().map_err(|err| {
+        ApiError::bad_field(
+            "body",
+            format!("the request body has trailing characters after the JSON object: {err}"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// A `200 OK` response with an already-encoded JSON body.
+pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

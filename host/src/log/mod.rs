@@ -1,1 +1,348 @@
-//! log
+//! The durable event log: atomic appends with optimistic concurrency, reads
+//! in bounded pages, and an observable head position.
+//!
+//! [`EventLog`] is the small trait the rest of Hume reads and writes
+//! through (so a distributed log can replace the embedded one later);
+//! [`RocksLog`] is the embedded RocksDB implementation.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use futures::future::BoxFuture;
+
+pub mod codec;
+mod event;
+mod rocks;
+mod validate;
+
+pub use event::{NewEvent, RecordedEvent};
+pub use rocks::{LogOptions, RocksLog};
+pub use validate::validate_stream_name;
+
+/// What the writer expects the stream's current revision to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpectedRevision {
+    /// No check.
+    #[default]
+    Any,
+    /// The stream must not exist yet (same as `Exact(0)`).
+    NoStream,
+    /// The stream's current revision (its last event's revision) must be
+    /// exactly this; 0 means the stream does not exist.
+    Exact(u64),
+}
+
+impl ExpectedRevision {
+    /// Does a stream at `current` revision (0 = missing) satisfy this?
+    pub fn accepts(self, current: u64) -> bool {
+        match self {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => current == 0,
+            ExpectedRevision::Exact(n) => current == n,
+        }
+    }
+}
+
+impl fmt::Display for ExpectedRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedRevision::Any => f.write_str("any"),
+            ExpectedRevision::NoStream => f.write_str("no_stream"),
+            ExpectedRevision::Exact(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ExpectedRevision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "any" => Ok(ExpectedRevision::Any),
+            "no_stream" => Ok(ExpectedRevision::NoStream),
+            n => n.parse().map(ExpectedRevision::Exact).map_err(|_| {
+                format!(
+                    "`{s}` is not an expected revision: use `any`, `no_stream` or the stream's \
+                     current revision (a non-negative integer)"
+                )
+            }),
+        }
+    }
+}
+
+/// The result of a successful append.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppendOutcome {
+    /// The stream appended to.
+    pub stream: String,
+    /// Global position of the batch's first event.
+    pub first_position: u64,
+    /// Global position of the batch's last event.
+    pub last_position: u64,
+    /// The stream's revision after the append (its last event's revision).
+    pub revision: u64,
+}
+
+/// A page of events from a bounded read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The events, in position (or, for a stream read, revision) order.
+    pub events: Vec<RecordedEvent>,
+    /// For [`EventLog::read`]: every position up to and including this one
+    /// was examined, so a filtered reader can move its cursor past it even
+    /// when nothing matched. For [`EventLog::read_stream`]: the last revision
+    /// returned (or `from_revision - 1`).
+    pub last_scanned: u64,
+    /// Where to continue (`from_position` / `from_revision` of the next
+    /// page) when the page stopped early (limit or scan budget); `None` when
+    /// it reached the end of what is in the log right now.
+    pub next: Option<u64>,
+}
+
+/// What a reader follows: every stream, or a set of exact stream names
+/// and/or categories (`"account-*"` = every stream starting with `account-`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    all: bool,
+    streams: HashSet<Box<[u8]>>,
+    prefixes: Vec<Box<[u8]>>,
+}
+
+impl Selector {
+    /// Every stream.
+    pub fn all() -> Selector {
+        Selector {
+            all: true,
+            streams: HashSet::new(),
+            prefixes: Vec::new(),
+        }
+    }
+
+    /// Parse entries: `"*"` = all, `"prefix-*"` = a category, anything else
+    /// an exact stream name.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Selector, LogError> {
+        if entries.is_empty() {
+            return Err(LogError::InvalidSelector {
+                entry: String::new(),
+                reason: "no streams given: name at least one stream, `category-*` or `*`".into(),
+            });
+        }
+        let mut sel = Selector {
+            all: false,
+            streams: HashSet::new(),
+            prefixes: Vec::new(),
+        };
+        for entry in entries {
+            let entry = entry.as_ref();
+            if entry == "*" {
+                return Ok(Selector::all());
+            }
+            let invalid = |reason: String| LogError::InvalidSelector {
+                entry: entry.to_string(),
+                reason,
+            };
+            if let Some(prefix) = entry.strip_suffix('*') {
+                validate_stream_name(prefix).map_err(invalid)?;
+                if prefix.contains('*') {
+                    return Err(invalid("`*` is only allowed at the end".into()));
+                }
+                sel.prefixes.push(prefix.as_bytes().into());
+            } else {
+                validate_stream_name(entry).map_err(invalid)?;
+                sel.streams.insert(entry.as_bytes().into());
+            }
+        }
+        Ok(sel)
+    }
+
+    /// One exact stream.
+    pub fn stream(name: &str) -> Result<Selector, LogError> {
+        Selector::parse(&[name])
+    }
+
+    /// One category: every stream whose name starts with `prefix`.
+    pub fn category(prefix: &str) -> Result<Selector, LogError> {
+        Selector::parse(&[format!("{prefix}*")])
+    }
+
+    /// Does this selector match every stream?
+    pub fn is_all(&self) -> bool {
+        self.all
+    }
+
+    /// Does `stream` match?
+    pub fn matches(&self, stream: &str) -> bool {
+        self.matches_bytes(stream.as_bytes())
+    }
+
+    /// Does the stream named by these bytes match?
+    #[inline]
+    pub fn matches_bytes(&self, stream: &[u8]) -> bool {
+        self.all
+            || self.streams.contains(stream)
+            || self.prefixes.iter().any(|p| stream.starts_with(p))
+    }
+
+    /// The entries in their textual form (sorted), e.g. for display or
+    /// to store in a configuration and [`Selector::parse`] again.
+    pub fn entries(&self) -> Vec<String> {
+        if self.all {
+            return vec!["*".to_string()];
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut out: Vec<String> = self.streams.iter().map(|s| text(s)).collect();
+        out.extend(self.prefixes.iter().map(|p| format!("{}*", text(p))));
+        out.sort();
+        out
+    }
+}
+
+/// Errors of the event log. Input errors name the field; each message says
+/// what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LogError {
+    /// The stream name is not acceptable.
+    #[error("invalid stream name {stream:?}: {reason}")]
+    InvalidStream {
+        /// The name as given.
+        stream: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An entry of a selector is not acceptable.
+    #[error("invalid stream selector {entry:?}: {reason}")]
+    InvalidSelector {
+        /// The entry as given.
+        entry: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The batch holds no events.
+    #[error("`events` is empty: send at least one event")]
+    EmptyBatch,
+    /// A field of one event is not acceptable.
+    #[error("`events[{index}].{field}` {reason}")]
+    InvalidEvent {
+        /// Index of the event in the batch.
+        index: usize,
+        /// The field (`kind`, `data`, `metadata`).
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// One event is larger than the configured limit.
+    #[error(
+        "`events[{index}]` is {size} bytes (kind + data + metadata), over the limit of {max} \
+         bytes per event: make the event smaller or raise the server's --max-event-bytes"
+    )]
+    EventTooLarge {
+        /// Index of the event in the batch.
+        index: usize,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The batch has too many events or bytes.
+    #[error(
+        "`events` holds {events} events / {bytes} bytes, over the limit of {max_events} events / \
+         {max_bytes} bytes per append: split it into several appends (e.g. `hume append --file \
+         F --batch-size N`)"
+    )]
+    BatchTooLarge {
+        /// Events in the batch.
+        events: usize,
+        /// Bytes in the batch.
+        bytes: usize,
+        /// Limit on events.
+        max_events: usize,
+        /// Limit on bytes.
+        max_bytes: usize,
+    },
+    /// Optimistic concurrency check failed; nothing was written.
+    #[error(
+        "wrong expected revision for stream {stream:?}: expected {expected}, but its current \
+         revision is {current}; nothing was written. Read the stream again and retry with \
+         expected revision {current}"
+    )]
+    WrongExpectedRevision {
+        /// The stream.
+        stream: String,
+        /// What the writer expected.
+        expected: ExpectedRevision,
+        /// The stream's current revision (0 = does not exist).
+        current: u64,
+    },
+    /// RocksDB failed.
+    #[error("event log storage failed while {stage}: {source}")]
+    Storage {
+        /// What the log was doing.
+        stage: &'static str,
+        /// RocksDB's report.
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A stored value does not decode: the data directory is damaged.
+    #[error(
+        "the event log is damaged at {key}: {reason}. Stop the server and restore the data \
+         directory from a backup"
+    )]
+    Corrupt {
+        /// Where (e.g. `position 42`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The log is shutting down (or its writer stopped after an error).
+    #[error("the event log is closed (the server is shutting down or its writer failed); retry against a running server")]
+    Closed,
+}
+
+impl LogError {
+    /// The request field an input error is about (`stream`, `events[2].kind`,
+    /// `expected_revision`, ...), for the HTTP API's 400 responses.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            LogError::InvalidStream { .. } => Some("stream".into()),
+            LogError::InvalidSelector { .. } => Some("streams".into()),
+            LogError::EmptyBatch | LogError::BatchTooLarge { .. } => Some("events".into()),
+            LogError::InvalidEvent { index, field, .. } => Some(format!("events[{index}].{field}")),
+            LogError::EventTooLarge { index, .. } => Some(format!("events[{index}]")),
+            LogError::WrongExpectedRevision { .. } => Some("expected_revision".into()),
+            _ => None,
+        }
+    }
+}
+
+/// The event log as the rest of Hume sees it. Dyn-compatible:
+/// `Arc<dyn EventLog>`.
+pub trait EventLog: Send + Sync + 'static {
+    /// Append `events` to `stream` as one atomic batch, after checking
+    /// `expected`. Resolves once the batch is durable (fsynced); on any
+    /// error nothing was written.
+    fn append(
+        &self,
+        stream: &str,
+        events: Vec<NewEvent>,
+        expected: ExpectedRevision,
+    ) -> BoxFuture<'_, Result<AppendOutcome, LogError>>;
+
+    /// Up to `limit` events matching `selector` from `from_position`
+    /// (inclusive; 0 and 1 both mean the start), in position order. The
+    /// scan itself is bounded too; see [`Page`].
+    fn read(&self, from_position: u64, selector: &Selector, limit: usize)
+        -> Result<Page, LogError>;
+
+    /// Up to `limit` events of one stream from `from_revision` (inclusive;
+    /// 0 and 1 both mean the start), in revision order.
+    fn read_stream(&self, stream: &str, from_revision: u64, limit: usize)
+        -> Result<Page, LogError>;
+
+    /// Position of the last durable event (0 = empty log).
+    fn head(&self) -> u64;
+
+    /// A watch on [`EventLog::head`]: wakes when new events are durable.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Every stream with its current revision, sorted by name.
+    fn streams(&self) -> Result<Vec<(String, u64)>, LogError>;
+}

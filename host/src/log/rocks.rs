@@ -1,0 +1,582 @@
+//! [`RocksLog`]: the embedded event log on RocksDB, with group commit.
+//!
+//! One writer thread owns every write. Appenders validate their input on
+//! their own task, queue the request and wait. The writer takes everything
+//! queued, checks each request's expected revision in order against its
+//! in-memory stream revisions (including earlier requests of the same
+//! group), puts all accepted events into ONE `WriteBatch`, writes it with
+//! `sync = true`, and only then acknowledges every request and advances the
+//! head. So N concurrent appenders share one fsync, a rejected request
+//! writes nothing, and an acknowledged one is on disk.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::BoxFuture;
+use rocksdb::{ReadOptions, WriteBatch};
+use tokio::sync::{oneshot, watch};
+
+use super::validate::{validate_append, validate_stream_name, Limits};
+use super::{
+    codec, AppendOutcome, EventLog, ExpectedRevision, LogError, NewEvent, Page, RecordedEvent,
+    Selector,
+};
+use crate::db::{Db, CF_EVENTS, CF_META, CF_STREAMS, CF_STREAM_INDEX};
+
+/// Key in `meta` holding the on-disk format version of the log.
+const FORMAT_KEY: &[u8] = b"log.format";
+/// Most bytes of payload the writer puts in one group (one WriteBatch).
+const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// Limits and tuning of a [`RocksLog`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Largest event (kind + data + metadata) in bytes (default 1 MiB).
+    pub max_event_bytes: usize,
+    /// Most events in one append (default 10,000).
+    pub max_batch_events: usize,
+    /// Most bytes in one append (default 16 MiB).
+    pub max_batch_bytes: usize,
+    /// Most positions one filtered [`EventLog::read`] examines (default
+    /// 100,000) before returning a page, full or not.
+    pub max_scan: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            max_event_bytes: 1024 * 1024,
+            max_batch_events: 10_000,
+            max_batch_bytes: 16 * 1024 * 1024,
+            max_scan: 100_000,
+        }
+    }
+}
+
+struct Request {
+    stream: String,
+    events: Vec<NewEvent>,
+    expected: ExpectedRevision,
+    bytes: usize,
+    reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+}
+
+/// The RocksDB event log. Dropping it stops the writer after it has
+/// finished everything queued.
+pub struct RocksLog {
+    db: Db,
+    options: LogOptions,
+    tx: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    head: Arc<AtomicU64>,
+    head_rx: watch::Receiver<u64>,
+}
+
+impl std::fmt::Debug for RocksLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksLog")
+            .field("db", &self.db)
+            .field("head", &self.head())
+            .finish()
+    }
+}
+
+fn storage(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> LogError {
+    move |source| LogError::Storage { stage, source }
+}
+
+fn be_u64(bytes: &[u8], what: &str) -> Result<u64, LogError> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| LogError::Corrupt {
+            key: what.to_string(),
+            reason: format!("expected 8 bytes, found {}", bytes.len()),
+        })
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Key of one stream-index entry: name, 0x00, revision big-endian. Names
+/// never contain control characters, so 0x00 cleanly ends the name.
+fn index_key(stream: &[u8], revision: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.len() + 9);
+    k.extend_from_slice(stream);
+    k.push(0);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+impl RocksLog {
+    /// Open the log stored in `db`: find the head, start the writer.
+    pub fn open(db: Db, options: LogOptions) -> Result<RocksLog, LogError> {
+        let raw = db.raw();
+        match raw
+            .get_cf(&db.cf(CF_META), FORMAT_KEY)
+            .map_err(storage("reading the log format"))?
+        {
+            None => raw
+                .put_cf_opt(
+                    &db.cf(CF_META),
+                    FORMAT_KEY,
+                    [codec::FORMAT],
+                    &Db::sync_write_options(),
+                )
+                .map_err(storage("writing the log format"))?,
+            Some(v) if v.as_slice() == [codec::FORMAT] => {}
+            Some(v) => {
+                return Err(LogError::Corrupt {
+                    key: "meta log.format".into(),
+                    reason: format!(
+                        "format {v:?} is not the supported {} (written by another Hume version?)",
+                        codec::FORMAT
+                    ),
+                })
+            }
+        }
+        let head = {
+            let mut it = raw.raw_iterator_cf(&db.cf(CF_EVENTS));
+            it.seek_to_last();
+            it.status().map_err(storage("finding the head"))?;
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) => {
+                    let pos = be_u64(k, "last event key")?;
+                    // The newest event must decode: a cheap check that the
+                    // tail of the log is sound before accepting appends.
+                    codec::decode(pos, v).map_err(|e| LogError::Corrupt {
+                        key: format!("position {pos}"),
+                        reason: e.0.into(),
+                    })?;
+                    pos
+                }
+                _ => 0,
+            }
+        };
+        let head_cell = Arc::new(AtomicU64::new(head));
+        let (head_tx, head_rx) = watch::channel(head);
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            db: db.clone(),
+            revisions: HashMap::new(),
+            next_position: head + 1,
+            head: head_cell.clone(),
+            head_tx,
+            failed: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("hume-log-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| LogError::Corrupt {
+                key: "writer thread".into(),
+                reason: format!("cannot start: {e}"),
+            })?;
+        tracing::info!(head, "event log opened");
+        Ok(RocksLog {
+            db,
+            options,
+            tx: Some(tx),
+            writer: Some(handle),
+            head: head_cell,
+            head_rx,
+        })
+    }
+
+    /// The database this log lives in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_event_bytes: self.options.max_event_bytes,
+            max_batch_events: self.options.max_batch_events,
+            max_batch_bytes: self.options.max_batch_bytes,
+        }
+    }
+
+    fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, LogError> {
+        codec::decode(position, value).map_err(|e| LogError::Corrupt {
+            key: format!("position {position}"),
+            reason: e.0.into(),
+        })
+    }
+
+    async fn append_inner(
+        &self,
+        stream: String,
+        events: Vec<NewEvent>,
+        expected: ExpectedRevision,
+    ) -> Result<AppendOutcome, LogError> {
+        let bytes = validate_append(&stream, &events, self.limits())?;
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.as_ref().ok_or(LogError::Closed)?;
+        tx.send(Request {
+            stream,
+            events,
+            expected,
+            bytes,
+            reply,
+        })
+        .map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+}
+
+impl Drop for RocksLog {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl EventLog for RocksLog {
+    fn append(
+        &self,
+        stream: &str,
+        events: Vec<NewEvent>,
+        expected: ExpectedRevision,
+    ) -> BoxFuture<'_, Result<AppendOutcome, LogError>> {
+        Box::pin(self.append_inner(stream.to_string(), events, expected))
+    }
+
+    fn read(
+        &self,
+        from_position: u64,
+        selector: &Selector,
+        limit: usize,
+    ) -> Result<Page, LogError> {
+        let head = self.head();
+        let from = from_position.max(1);
+        let mut page = Page {
+            events: Vec::new(),
+            last_scanned: from - 1,
+            next: None,
+        };
+        if from > head || limit == 0 {
+            page.next = (limit == 0 && from <= head).then_some(from);
+            return Ok(page);
+        }
+        let budget = if selector.is_all() {
+            limit
+        } else {
+            self.options.max_scan.max(limit)
+        };
+        page.events.reserve(limit.min(4096));
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound((head + 1).to_be_bytes().to_vec());
+        opts.fill_cache(false);
+        opts.set_readahead_size(2 * 1024 * 1024);
+        let cf = self.db.cf(CF_EVENTS);
+        let mut it = self.db.raw().raw_iterator_cf_opt(&cf, opts);
+        it.seek(from.to_be_bytes());
+        let mut expect = from;
+        let mut scanned = 0usize;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let pos = be_u64(k, "event key")?;
+            if pos != expect {
+                return Err(LogError::Corrupt {
+                    key: format!("position {expect}"),
+                    reason: format!("missing: the next stored event is at position {pos}"),
+                });
+            }
+            expect += 1;
+            let stream = codec::peek_stream(v).map_err(|e| LogError::Corrupt {
+                key: format!("position {pos}"),
+                reason: e.0.into(),
+            })?;
+            if selector.matches_bytes(stream) {
+                page.events.push(Self::decode(pos, v)?);
+            }
+            page.last_scanned = pos;
+            scanned += 1;
+            if page.events.len() >= limit || scanned >= budget {
+                break;
+            }
+            it.next();
+        }
+        it.status().map_err(storage("reading events"))?;
+        if page.last_scanned < head {
+            if expect <= page.last_scanned || scanned == 0 {
+                // The iterator ended before the head it was bounded by.
+                return Err(LogError::Corrupt {
+                    key: format!("position {expect}"),
+                    reason: format!("missing below the head {head}"),
+                });
+            }
+            page.next = Some(page.last_scanned + 1);
+        }
+        Ok(page)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_revision: u64,
+        limit: usize,
+    ) -> Result<Page, LogError> {
+        validate_stream_name(stream).map_err(|reason| LogError::InvalidStream {
+            stream: stream.to_string(),
+            reason,
+        })?;
+        let head = self.head();
+        let from = from_revision.max(1);
+        let prefix_len = stream.len() + 1;
+        let mut opts = ReadOptions::default();
+        let mut upper = stream.as_bytes().to_vec();
+        upper.push(1);
+        opts.set_iterate_upper_bound(upper);
+        let cf = self.db.cf(CF_STREAM_INDEX);
+        let mut it = self.db.raw().raw_iterator_cf_opt(&cf, opts);
+        it.seek(index_key(stream.as_bytes(), from));
+        let mut positions = Vec::new();
+        let mut more = false;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.len() != prefix_len + 8 {
+                return Err(LogError::Corrupt {
+                    key: format!("stream index of {stream:?}"),
+                    reason: "key of the wrong length".into(),
+                });
+            }
+            let pos = be_u64(v, "stream index value")?;
+            if pos > head {
+                break; // written but not yet acknowledged
+            }
+            if positions.len() == limit {
+                more = true;
+                break;
+            }
+            positions.push(pos);
+            it.next();
+        }
+        it.status().map_err(storage("reading the stream index"))?;
+        let events_cf = self.db.cf(CF_EVENTS);
+        let keys: Vec<[u8; 8]> = positions.iter().map(|p| p.to_be_bytes()).collect();
+        let values = self
+            .db
+            .raw()
+            .batched_multi_get_cf(&events_cf, keys.iter(), true);
+        let mut events = Vec::with_capacity(positions.len());
+        for (i, (pos, value)) in positions.iter().zip(values).enumerate() {
+            let value = value.map_err(storage("reading stream events"))?;
+            let value = value.ok_or_else(|| LogError::Corrupt {
+                key: format!("position {pos}"),
+                reason: format!(
+                    "indexed as {stream:?} revision {} but missing",
+                    from + i as u64
+                ),
+            })?;
+            let e = Self::decode(*pos, &value)?;
+            if e.stream != stream || e.revision != from + i as u64 {
+                return Err(LogError::Corrupt {
+                    key: format!("position {pos}"),
+                    reason: format!(
+                        "indexed as {stream:?} revision {} but holds {:?} revision {}",
+                        from + i as u64,
+                        e.stream,
+                        e.revision
+                    ),
+                });
+            }
+            events.push(e);
+        }
+        let last = events.last().map_or(from - 1, |e| e.revision);
+        Ok(Page {
+            events,
+            last_scanned: last,
+            next: more.then_some(last + 1),
+        })
+    }
+
+    fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    fn watch_head(&self) -> watch::Receiver<u64> {
+        self.head_rx.clone()
+    }
+
+    fn streams(&self) -> Result<Vec<(String, u64)>, LogError> {
+        let cf = self.db.cf(CF_STREAMS);
+        let mut it = self.db.raw().raw_iterator_cf(&cf);
+        it.seek_to_first();
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let name = String::from_utf8(k.to_vec()).map_err(|_| LogError::Corrupt {
+                key: "streams".into(),
+                reason: "a stream name is not UTF-8".into(),
+            })?;
+            out.push((name, be_u64(v, "stream revision")?));
+            it.next();
+        }
+        it.status().map_err(storage("listing streams"))?;
+        Ok(out)
+    }
+}
+
+/// The single writer: owns the next position and the stream revisions.
+struct Writer {
+    db: Db,
+    /// Current revision of every stream appended to or looked up so far.
+    revisions: HashMap<String, u64>,
+    next_position: u64,
+    head: Arc<AtomicU64>,
+    head_tx: watch::Sender<u64>,
+    /// Set after a failed write: the batch may or may not be on disk, so the
+    /// in-memory positions and revisions can no longer be trusted. Every
+    /// later append fails until the server restarts and re-reads the log.
+    failed: Option<rocksdb::Error>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Request>) {
+        let mut buf = Vec::new();
+        while let Ok(first) = rx.recv() {
+            let mut bytes = first.bytes;
+            let mut group = vec![first];
+            while bytes < MAX_GROUP_BYTES {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        bytes += r.bytes;
+                        group.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group, &mut buf);
+        }
+    }
+
+    fn current_revision(&mut self, stream: &str) -> Result<u64, LogError> {
+        if let Some(r) = self.revisions.get(stream) {
+            return Ok(*r);
+        }
+        let stored = self
+            .db
+            .raw()
+            .get_pinned_cf(&self.db.cf(CF_STREAMS), stream.as_bytes())
+            .map_err(storage("reading a stream's revision"))?;
+        let rev = match stored {
+            Some(v) => be_u64(&v, "stream revision")?,
+            None => 0,
+        };
+        self.revisions.insert(stream.to_string(), rev);
+        Ok(rev)
+    }
+
+    fn commit(&mut self, group: Vec<Request>, buf: &mut Vec<u8>) {
+        if let Some(source) = &self.failed {
+            for req in group {
+                let _ = req.reply.send(Err(LogError::Storage {
+                    stage: "appending after an earlier write failure (restart the server)",
+                    source: source.clone(),
+                }));
+            }
+            return;
+        }
+        let db = self.db.clone();
+        let events_cf = db.cf(CF_EVENTS);
+        let index_cf = db.cf(CF_STREAM_INDEX);
+        let streams_cf = db.cf(CF_STREAMS);
+        let mut batch = WriteBatch::default();
+        let timestamp = now_ms();
+        let start = self.next_position;
+        let mut next = start;
+        // Revisions as they will be once this group is written.
+        let mut pending: HashMap<String, u64> = HashMap::new();
+        let mut replies = Vec::with_capacity(group.len());
+        for req in group {
+            let current = match pending.get(&req.stream) {
+                Some(r) => Ok(*r),
+                None => self.current_revision(&req.stream),
+            };
+            let current = match current {
+                Ok(c) => c,
+                Err(e) => {
+                    replies.push((req.reply, Err(e)));
+                    continue;
+                }
+            };
+            if !req.expected.accepts(current) {
+                replies.push((
+                    req.reply,
+                    Err(LogError::WrongExpectedRevision {
+                        stream: req.stream,
+                        expected: req.expected,
+                        current,
+                    }),
+                ));
+                continue;
+            }
+            let first_position = next;
+            let mut revision = current;
+            for e in &req.events {
+                revision += 1;
+                buf.clear();
+                codec::encode(
+                    buf,
+                    &req.stream,
+                    revision,
+                    timestamp,
+                    &e.kind,
+                    e.data.get().as_bytes(),
+                    e.metadata.as_ref().map(|m| m.get().as_bytes()),
+                );
+                batch.put_cf(&events_cf, next.to_be_bytes(), &buf[..]);
+                batch.put_cf(
+                    &index_cf,
+                    index_key(req.stream.as_bytes(), revision),
+                    next.to_be_bytes(),
+                );
+                next += 1;
+            }
+            batch.put_cf(&streams_cf, req.stream.as_bytes(), revision.to_be_bytes());
+            let outcome = AppendOutcome {
+                stream: req.stream.clone(),
+                first_position,
+                last_position: next - 1,
+                revision,
+            };
+            pending.insert(req.stream, revision);
+            replies.push((req.reply, Ok(outcome)));
+        }
+        if next > start {
+            match db.raw().write_opt(batch, &Db::sync_write_options()) {
+                Ok(()) => {
+                    self.revisions.extend(pending);
+                    self.next_position = next;
+                    self.head.store(next - 1, Ordering::Release);
+                    self.head_tx.send_replace(next - 1);
+                }
+                Err(source) => {
+                    tracing::error!(
+                        error = %source,
+                        "event log write failed; the group was not acknowledged and the log \
+                         refuses further appends until the server restarts"
+                    );
+                    self.failed = Some(source.clone());
+                    for (_, r) in replies.iter_mut() {
+                        if r.is_ok() {
+                            *r = Err(LogError::Storage {
+                                stage: "writing appended events",
+                                source: source.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for (reply, result) in replies {
+            let _ = reply.send(result);
+        }
+    }
+}
