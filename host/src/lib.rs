@@ -4,6 +4,7 @@
 //! The modules follow the architecture in `DESIGN.md`, with dependencies
 //! pointing one way: `cli (binary) → api → projection → {plugin, log, snapshot}`.
 //!
+//! - [`db`]: the one RocksDB database and its column families.
 //! - [`log`]: the durable RocksDB event log (append, read, head watch).
 //! - [`plugin`]: wasmtime engine, component cache, sandbox and limits.
 //! - [`projection`]: folding events through a plugin (`evolve`, `replay`)
@@ -14,6 +15,7 @@
 //! The `hume` command line (`src/cli/`) belongs to the binary, not the library.
 
 pub mod api;
+pub mod db;
 pub mod log;
 pub mod plugin;
 pub mod projection;

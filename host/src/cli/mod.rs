@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 mod events;
 mod kits;
 mod offline;
@@ -18,7 +19,11 @@ mod serve;
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7171";
 
 #[derive(Debug, Parser)]
-#[command(name = "hume", version, about = "Event-sourced projections as sandboxed WebAssembly components")]
+#[command(
+    name = "hume",
+    version,
+    about = "Event-sourced projections as sandboxed WebAssembly components"
+)]
 struct Cli {
     /// Address of the `hume serve` to talk to.
     #[arg(long, env = "HUME_URL", default_value = DEFAULT_URL, global = true)]
