@@ -1,0 +1,357 @@
+//! Projection routes: deploy, inspect, read and command live projections,
+//! plus Prometheus `GET /metrics`.
+//!
+//! - `POST /projections` `{"name", "plugin": "<base64 wasm>", "streams":
+//!   [...], "options"?: {"snapshot_every", "snapshot_after_ms",
+//!   "catch_up_after_ms", "strict", "snapshot_store": "rocksdb"|"memory",
+//!   "start_from": "beginning"|"end", "call_timeout_ms", "max_memory_bytes",
+//!   "max_snapshot_bytes", "batch_size"}, "keep_state"?: bool}` → `201`
+//!   `{"name", "plugin_hash", "plugin_name", "plugin_version", "status":
+//!   "deployed"|"building", "replaces"}` (`building`: a new version is being
+//!   built beside the running one and swaps in when it has caught up)
+//! - `GET /projections` → `{"projections": [status...]}`
+//! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
+//! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
+//! - `GET /projections/{name}/snapshot?dirty=&timeout_ms=` → `{"offset", "state"}`
+//! - `POST /projections/{name}/query?dirty=&timeout_ms=` (body: the request,
+//!   JSON by convention) → the plugin's answer
+//! - `POST /projections/{name}/catch-up?sync=&timeout_ms=` → `{}` or, with
+//!   `sync=true`, `{"offset", "state"}` once caught up with the head at the
+//!   time of the request
+//! - `POST /projections/{name}/take-snapshot` → `{"offset"}`
+//! - `POST /projections/{name}/{stop|start|reset|resume|skip}` → `{"ok": true}`
+//!   (`skip` also answers `{"skipped": position}`)
+//!
+//! Reads are consistent unless `dirty=true`: they wait (up to `timeout_ms`,
+//! default 5000) until the projection has examined every event that was in
+//! the log when the request arrived.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::{ApiError, AppState, JsonBody};
+use crate::plugin::PluginError;
+use crate::projection::{
+    telemetry, DeployRequest, Manager, ProjectionError, ProjectionOptions, StateView,
+    DEFAULT_READ_TIMEOUT,
+};
+
+/// Largest deploy request (a base64 plugin of up to ~96 MiB).
+const MAX_DEPLOY_BYTES: usize = 128 * 1024 * 1024;
+
+/// The projection routes and `/metrics`, to merge into the main router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/projections",
+            get(list)
+                .post(deploy)
+                .layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES)),
+        )
+        .route("/projections/{name}", get(status).delete(undeploy))
+        .route("/projections/{name}/state", get(state))
+        .route("/projections/{name}/snapshot", get(snapshot))
+        .route("/projections/{name}/query", post(query))
+        .route("/projections/{name}/catch-up", post(catch_up))
+        .route("/projections/{name}/take-snapshot", post(take_snapshot))
+        .route("/projections/{name}/{command}", post(command))
+        .route("/metrics", get(metrics))
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(err: ProjectionError) -> ApiError {
+        let status = match &err {
+            ProjectionError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProjectionError::AlreadyDeployed { .. }
+            | ProjectionError::Faulted { .. }
+            | ProjectionError::Stopped { .. }
+            | ProjectionError::Conflict(_) => StatusCode::CONFLICT,
+            ProjectionError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ProjectionError::Streams(_) => StatusCode::BAD_REQUEST,
+            ProjectionError::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ProjectionError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProjectionError::Plugin { source, .. } => match source {
+                PluginError::QueryRejected { .. } => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            ProjectionError::Gone { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProjectionError::Log(_)
+            | ProjectionError::Snapshot(_)
+            | ProjectionError::Records(_) => {
+                tracing::error!(error = %err, "projection runtime failure");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut api = ApiError::new(status, error_chain(&err));
+        match &err {
+            ProjectionError::Streams(_) => api.field = Some("streams".into()),
+            ProjectionError::Load(_) => api.field = Some("plugin".into()),
+            _ => {}
+        }
+        api
+    }
+}
+
+/// The error and its causes, `: `-separated (as the CLI prints them).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+fn manager(state: &AppState) -> Result<&Manager, ApiError> {
+    state.projections.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server runs no projection runtime",
+        )
+    })
+}
+
+/// Body of `POST /projections`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    /// Projection name.
+    pub name: String,
+    /// The plugin component, base64 (standard alphabet, padded).
+    pub plugin: String,
+    /// Streams and categories (`account-*`) to follow.
+    pub streams: Vec<String>,
+    /// Options; missing ones take the seed's defaults.
+    #[serde(default)]
+    pub options: ProjectionOptions,
+    /// New version only: start from the running version's snapshot.
+    #[serde(default)]
+    pub keep_state: bool,
+}
+
+async fn deploy(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<DeployBody>,
+) -> Result<Response, ApiError> {
+    let manager = manager(&app)?;
+    let wasm = base64::engine::general_purpose::STANDARD
+        .decode(body.plugin.as_bytes())
+        .map_err(|e| {
+            ApiError::bad_field(
+                "plugin",
+                format!("`plugin` must be the component's bytes in base64: {e}"),
+            )
+        })?;
+    let outcome = manager
+        .deploy(DeployRequest {
+            name: body.name,
+            wasm,
+            streams: body.streams,
+            options: body.options,
+            keep_state: body.keep_state,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(outcome)).into_response())
+}
+
+async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let manager = manager(&app)?;
+    Ok(Json(serde_json::json!({ "projections": manager.list() })).into_response())
+}
+
+async fn status(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(manager(&app)?.status(&name)?).into_response())
+}
+
+async fn undeploy(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    manager(&app)?.undeploy(&name).await?;
+    Ok(Json(serde_json::json!({ "ok": true, "undeployed": name })).into_response())
+}
+
+/// Query of the read endpoints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    /// Answer at once with the current state instead of catching up first.
+    #[serde(default)]
+    pub dirty: bool,
+    /// A JSON pointer (`/accounts/42`) into a JSON state.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    /// How long a consistent read may wait, ms (default 5000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// `catch-up` only: wait until caught up and answer the snapshot.
+    #[serde(default)]
+    pub sync: bool,
+}
+
+impl ReadQuery {
+    fn timeout(&self) -> Duration {
+        self.timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_READ_TIMEOUT)
+    }
+}
+
+fn parse_query(
+    q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ReadQuery, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::bad_field(
+            "query",
+            format!(
+                "{}; use dirty=true|false, pointer=/json/pointer, timeout_ms=N, sync=true|false",
+                e.body_text()
+            ),
+        )
+    })
+}
+
+/// The state as JSON: parsed when the plugin says JSON, else a base64 string.
+fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
+    if view.json {
+        serde_json::from_slice(&view.state).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the plugin declares JSON state but its snapshot is not valid JSON: {e}"),
+            )
+        })
+    } else {
+        Ok(serde_json::Value::String(
+            base64::engine::general_purpose::STANDARD.encode(&view.state),
+        ))
+    }
+}
+
+async fn state(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = parse_query(q)?;
+    let view = manager(&app)?.read(&name, !q.dirty, q.timeout()).await?;
+    let value = state_json(&view)?;
+    let value = match &q.pointer {
+        None => value,
+        Some(p) => value.pointer(p).cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("nothing at JSON pointer `{p}` in the state of `{name}` (pointers look like /accounts/42)"),
+            )
+        })?,
+    };
+    Ok((
+        [(
+            header::HeaderName::from_static("x-hume-offset"),
+            view.offset.to_string(),
+        )],
+        Json(value),
+    )
+        .into_response())
+}
+
+async fn snapshot(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = parse_query(q)?;
+    let view = manager(&app)?.read(&name, !q.dirty, q.timeout()).await?;
+    let state = state_json(&view)?;
+    Ok(Json(serde_json::json!({ "offset": view.offset, "state": state })).into_response())
+}
+
+async fn query(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let q = parse_query(q)?;
+    let answer = manager(&app)?
+        .query(&name, body.to_vec(), !q.dirty, q.timeout())
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+}
+
+async fn catch_up(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = parse_query(q)?;
+    let manager = manager(&app)?;
+    manager.catch_up(&name).await?;
+    if !q.sync {
+        return Ok(Json(serde_json::json!({})).into_response());
+    }
+    let view = manager.read(&name, true, q.timeout()).await?;
+    let state = state_json(&view)?;
+    Ok(Json(serde_json::json!({ "offset": view.offset, "state": state })).into_response())
+}
+
+async fn take_snapshot(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let offset = manager(&app)?.take_snapshot(&name).await?;
+    Ok(Json(serde_json::json!({ "offset": offset })).into_response())
+}
+
+async fn command(
+    State(app): State<AppState>,
+    Path((name, command)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let manager = manager(&app)?;
+    match command.as_str() {
+        "stop" => manager.stop(&name).await?,
+        "start" => manager.start_projection(&name).await?,
+        "reset" => manager.reset(&name).await?,
+        "resume" => manager.resume(&name).await?,
+        "skip" => {
+            let position = manager.skip(&name).await?;
+            return Ok(Json(serde_json::json!({ "ok": true, "skipped": position })).into_response());
+        }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown projection command `{other}`: use state, snapshot, query, catch-up, \
+                     take-snapshot, stop, start, reset, resume or skip"
+                ),
+            ))
+        }
+    }
+    Ok(Json(serde_json::json!({ "ok": true })).into_response())
+}
+
+async fn metrics() -> Response {
+    match telemetry::render_metrics() {
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not enabled in this process (no Prometheus recorder installed)",
+        )
+        .into_response(),
+    }
+}

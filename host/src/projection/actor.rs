@@ -1,0 +1,869 @@
+//! One live projection: a tokio task that owns its plugin instance (through a
+//! [`Folder`]), follows the log after its cursor in bounded batches, persists
+//! snapshots on its cadence and answers commands sent over its mailbox.
+//!
+//! The task is the only owner of the wasm store, so no lock guards the
+//! instance: every read (state, query) is a command answered between two
+//! batches. Status is published in a shared [`Live`] record instead, so
+//! `hume status` never waits for a busy plugin.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant as TokioInstant};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::log::{EventLog, RecordedEvent, Selector};
+use crate::plugin::{Limit, Plugin, PluginError};
+use crate::snapshot::{now_ms, SnapshotStore, StoredSnapshot};
+
+use super::config::VersionRecord;
+use super::error::ProjectionError;
+use super::fold::{FoldError, Folder};
+use super::status::{Fault, LiveStatus, RunState};
+use super::telemetry::ActorMetrics;
+
+/// The state of a projection at some offset, as a read returns it.
+#[derive(Debug, Clone)]
+pub struct StateView {
+    /// Position of the last event applied to `state`.
+    pub offset: u64,
+    /// The plugin's serialised state.
+    pub state: Vec<u8>,
+    /// True when the plugin declares its state JSON.
+    pub json: bool,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ProjectionError>>;
+
+/// A request to a projection actor. Reads carry an optional `target`: the
+/// log head at the time of the request, which the actor must have scanned
+/// before it answers (a consistent read); `None` answers at once (dirty).
+pub(crate) enum Command {
+    /// The state (and offset).
+    Read {
+        target: Option<u64>,
+        reply: Reply<StateView>,
+    },
+    /// Pass a request to the plugin's `query`.
+    Query {
+        target: Option<u64>,
+        request: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    /// Look at the log now instead of waiting for a wake-up or the poll.
+    CatchUp,
+    /// Persist a snapshot now; answers its offset.
+    TakeSnapshot { reply: Reply<u64> },
+    /// Stop applying events (persists a snapshot first).
+    Stop { reply: Reply<()> },
+    /// Start applying events again after a stop.
+    Start { reply: Reply<()> },
+    /// Drop the state and snapshots and rebuild from the start.
+    Reset { reply: Reply<()> },
+    /// Retry after a fault (re-instantiating the plugin if it was poisoned).
+    Resume { reply: Reply<()> },
+    /// Step over the faulted event at `position` (already recorded).
+    Skip { position: u64, reply: Reply<()> },
+    /// End the task, with a final snapshot when `snapshot` is true.
+    Shutdown {
+        snapshot: bool,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Everything an actor needs to run.
+pub(crate) struct ActorConfig {
+    /// Projection name.
+    pub name: String,
+    /// Snapshot key of this version.
+    pub key: String,
+    /// Key to seed from when this version has no snapshot yet (`--keep-state`).
+    pub seed_key: Option<String>,
+    pub version: VersionRecord,
+    pub plugin: Plugin,
+    pub selector: Selector,
+    pub log: Arc<dyn EventLog>,
+    pub store: Arc<dyn SnapshotStore>,
+    pub skipped: Vec<u64>,
+    pub stopped: bool,
+    pub live: LiveStatus,
+    /// Told once, when this version first reaches the head (blue/green swap).
+    pub caught_up: Option<oneshot::Sender<()>>,
+}
+
+/// Why the task should keep going or end after a command.
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// A read waiting for the actor to scan up to `target`.
+struct Waiter {
+    target: u64,
+    command: Command,
+}
+
+pub(crate) struct Actor {
+    cfg: ActorConfig,
+    rx: mpsc::Receiver<Command>,
+    folder: Option<Folder>,
+    offset: u64,
+    scanned: u64,
+    skipped: BTreeSet<u64>,
+    stopped: bool,
+    fault: Option<Fault>,
+    /// Events applied since the last persisted snapshot.
+    since_snapshot: u64,
+    /// When the state first changed after the last persisted snapshot.
+    dirty_since: Option<Instant>,
+    /// (offset, scanned) of the last persisted snapshot.
+    persisted: Option<(u64, u64)>,
+    /// Whether `on-caught-up` was called for the current position.
+    caught_up_reported: bool,
+    waiters: Vec<Waiter>,
+    next_poll: TokioInstant,
+    metrics: ActorMetrics,
+}
+
+/// Whether a plugin error leaves the instance unusable.
+fn poisons(err: &PluginError) -> bool {
+    match err {
+        PluginError::Trap { .. } | PluginError::Poisoned { .. } => true,
+        PluginError::LimitExceeded { limit, .. } => *limit != Limit::Snapshot,
+        _ => false,
+    }
+}
+
+impl Actor {
+    /// Spawn the task; returns its mailbox.
+    pub(crate) fn spawn(cfg: ActorConfig) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(64);
+        let metrics = ActorMetrics::new(&cfg.name);
+        let skipped = cfg.skipped.iter().copied().collect();
+        let stopped = cfg.stopped;
+        let span =
+            info_span!("projection", name = %cfg.name, plugin = %short(&cfg.version.plugin_hash));
+        let actor = Actor {
+            offset: cfg.version.start_offset,
+            scanned: cfg.version.start_offset,
+            cfg,
+            rx,
+            folder: None,
+            skipped,
+            stopped,
+            fault: None,
+            since_snapshot: 0,
+            dirty_since: None,
+            persisted: None,
+            caught_up_reported: false,
+            waiters: Vec::new(),
+            next_poll: TokioInstant::now(),
+            metrics,
+        };
+        let join = tokio::spawn(actor.run().instrument(span));
+        (tx, join)
+    }
+
+    fn catch_up_after(&self) -> Duration {
+        Duration::from_millis(self.cfg.version.options.catch_up_after_ms.max(1))
+    }
+
+    fn run_state(&self) -> RunState {
+        if self.fault.is_some() {
+            RunState::Faulted
+        } else if self.stopped {
+            RunState::Stopped
+        } else if self.folder.is_none() {
+            RunState::Starting
+        } else if self.scanned < self.cfg.log.head() {
+            RunState::CatchingUp
+        } else {
+            RunState::Running
+        }
+    }
+
+    /// Copy the actor's figures into the shared status.
+    fn publish(&self) {
+        let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.state = self.run_state();
+        live.offset = self.offset;
+        live.scanned = self.scanned;
+        live.fault = self.fault.clone();
+        live.skipped_positions = self.skipped.iter().copied().collect();
+        live.sample_rate();
+        self.metrics
+            .lag
+            .set(self.cfg.log.head().saturating_sub(self.scanned) as f64);
+    }
+
+    /// True when there is work: running, healthy and behind the head.
+    fn behind(&self) -> bool {
+        !self.stopped
+            && self.fault.is_none()
+            && self.folder.is_some()
+            && self.scanned < self.cfg.log.head()
+    }
+
+    async fn run(mut self) {
+        let mut head = self.cfg.log.watch_head();
+        let mut head_closed = false;
+        self.build().await;
+        self.next_poll = TokioInstant::now() + self.catch_up_after();
+        loop {
+            self.publish();
+            let behind = self.behind();
+            let snapshot_after = self.cfg.version.options.snapshot_after_ms;
+            let snapshot_due = self
+                .dirty_since
+                .map(|t| TokioInstant::from_std(t) + Duration::from_millis(snapshot_after));
+            tokio::select! {
+                // `biased`: commands (including shutdown) are looked at before
+                // more work, so a projection catching up on a long log still
+                // answers within one batch. Backpressure: the mailbox is
+                // bounded, senders wait when it is full.
+                biased;
+                // A command, or every sender dropped (the manager is gone):
+                // treat the latter as a shutdown with a final snapshot.
+                cmd = self.rx.recv() => {
+                    let flow = match cmd {
+                        Some(cmd) => self.handle(cmd).await,
+                        None => {
+                            self.final_snapshot().await;
+                            Flow::Exit
+                        }
+                    };
+                    if let Flow::Exit = flow {
+                        break;
+                    }
+                }
+                // Push: the log head moved. Only awaited when idle; while
+                // behind, the work branch below runs instead. An Err means the
+                // log's sender is gone; the poll below still runs.
+                changed = head.changed(), if !behind && !head_closed => {
+                    head_closed = changed.is_err();
+                }
+                // Pull: the fallback poll every `catch_up_after` ms, in case a
+                // wake-up was missed (or the log cannot push).
+                _ = sleep_until(self.next_poll) => {
+                    self.next_poll = TokioInstant::now() + self.catch_up_after();
+                    self.caught_up_reported = false;
+                }
+                // `snapshot_after`: the state changed and has not been
+                // persisted for that long.
+                _ = sleep_until(snapshot_due.unwrap_or_else(TokioInstant::now)),
+                    if snapshot_due.is_some() && snapshot_after > 0 => {
+                    self.persist_or_fault().await;
+                }
+                // Work: apply one bounded batch, then loop so that commands
+                // and timers get a turn between batches.
+                _ = std::future::ready(()), if behind => {
+                    self.step().await;
+                }
+            }
+            if !self.behind() && self.fault.is_none() && !self.stopped && self.folder.is_some() {
+                self.reached_head().await;
+            }
+            self.serve_waiters().await;
+        }
+        self.fail_waiters(|name| ProjectionError::Gone { name });
+        let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.state = RunState::Stopped;
+    }
+
+    /// Instantiate the plugin and load the newest snapshot (or the seed's, or
+    /// the initial state). On failure the projection is faulted.
+    async fn build(&mut self) {
+        let started = Instant::now();
+        let span = info_span!("hume.projection.init", projection = %self.cfg.name);
+        let result = self.try_build().instrument(span).await;
+        match result {
+            Ok(()) => {
+                info!(
+                    target: "hume.projection.init",
+                    offset = self.offset,
+                    scanned = self.scanned,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "projection ready"
+                );
+                self.fault = None;
+            }
+            Err(err) => {
+                self.folder = None;
+                self.set_fault(0, String::new(), &err, None);
+            }
+        }
+    }
+
+    async fn try_build(&mut self) -> Result<(), ProjectionError> {
+        let plugin_err = |name: &str| {
+            let name = name.to_string();
+            move |source| ProjectionError::Plugin { name, source }
+        };
+        let mut instance = self
+            .cfg
+            .plugin
+            .instantiate(&self.cfg.name, self.cfg.version.options.limits())
+            .await
+            .map_err(plugin_err(&self.cfg.name))?;
+        let mut snapshot = self.cfg.store.load(&self.cfg.key)?;
+        if snapshot.is_none() {
+            if let Some(seed) = &self.cfg.seed_key {
+                snapshot = self.cfg.store.load(seed)?;
+            }
+        }
+        match snapshot {
+            Some(s) => {
+                instance
+                    .restore(&s.state)
+                    .await
+                    .map_err(plugin_err(&self.cfg.name))?;
+                self.offset = s.offset;
+                self.scanned = s.scanned.max(s.offset);
+                if s.plugin_hash == self.cfg.version.plugin_hash {
+                    self.persisted = Some((s.offset, self.scanned));
+                    let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+                    live.last_snapshot = Some((s.offset, s.taken_at));
+                } else {
+                    // Seeded from another version: this one has no snapshot yet.
+                    self.dirty_since = Some(Instant::now());
+                }
+            }
+            None => {
+                instance
+                    .init_state()
+                    .await
+                    .map_err(plugin_err(&self.cfg.name))?;
+                self.offset = self.cfg.version.start_offset;
+                self.scanned = self.cfg.version.start_offset;
+            }
+        }
+        let options = &self.cfg.version.options;
+        self.folder = Some(Folder::new(
+            instance,
+            self.offset,
+            options.strict,
+            &self.cfg.plugin.info().kinds,
+        ));
+        self.since_snapshot = 0;
+        self.caught_up_reported = false;
+        Ok(())
+    }
+
+    /// Read and apply one bounded batch after the cursor.
+    async fn step(&mut self) {
+        let opts = &self.cfg.version.options;
+        let mut limit = opts.batch_size as usize;
+        if opts.snapshot_every > 0 {
+            let left = opts
+                .snapshot_every
+                .saturating_sub(self.since_snapshot)
+                .max(1);
+            limit = limit.min(left as usize);
+        }
+        let page = match self
+            .cfg
+            .log
+            .read(self.scanned + 1, &self.cfg.selector, limit)
+        {
+            Ok(page) => page,
+            Err(err) => {
+                warn!(error = %err, "reading the log failed; retrying at the next poll");
+                self.cfg
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_error = Some(format!("reading the log: {err}"));
+                self.next_poll = TokioInstant::now() + self.catch_up_after();
+                return;
+            }
+        };
+        if self.scanned == self.offset || !page.events.is_empty() {
+            debug!(target: "hume.projection.catch_up.start", from = self.scanned + 1, "batch");
+        }
+        let mut events = page.events;
+        let mut stepped_over = 0u64;
+        if !self.skipped.is_empty() {
+            let before = events.len();
+            events.retain(|e| !self.skipped.contains(&e.position));
+            stepped_over = (before - events.len()) as u64;
+        }
+        let last_scanned = page.last_scanned.max(self.scanned);
+        if events.is_empty() {
+            self.scanned = last_scanned;
+            if stepped_over > 0 {
+                self.mark_changed(0);
+            }
+            return;
+        }
+        let Some(folder) = self.folder.as_mut() else {
+            return;
+        };
+        let started = Instant::now();
+        let outcome = folder
+            .apply(&events)
+            .instrument(info_span!("hume.projection.evolve", events = events.len()))
+            .await;
+        self.metrics.call("handle-events", started.elapsed());
+        match outcome {
+            Ok(applied) => {
+                self.offset = applied.offset.max(self.offset);
+                self.scanned = last_scanned;
+                self.metrics.applied.increment(applied.applied as u64);
+                self.metrics.skipped.increment(applied.skipped as u64);
+                {
+                    let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+                    live.applied += applied.applied as u64;
+                    live.skipped_unknown += applied.skipped as u64;
+                }
+                if applied.skipped > 0 {
+                    warn!(
+                        skipped = applied.skipped,
+                        "events of unknown kinds skipped (not strict)"
+                    );
+                }
+                self.mark_changed(applied.applied as u64);
+                let every = self.cfg.version.options.snapshot_every;
+                if every > 0 && self.since_snapshot >= every {
+                    self.persist_or_fault().await;
+                }
+            }
+            Err(err) => self.fold_failed(err, &events),
+        }
+    }
+
+    fn mark_changed(&mut self, applied: u64) {
+        self.since_snapshot += applied;
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(Instant::now());
+        }
+        self.caught_up_reported = false;
+    }
+
+    /// A batch failed: keep what was applied before the failing event and
+    /// fault at it.
+    fn fold_failed(&mut self, err: FoldError, events: &[RecordedEvent]) {
+        let (position, kind) = err
+            .position()
+            .and_then(|p| events.iter().find(|e| e.position == p))
+            .map(|e| (e.position, e.kind.clone()))
+            .unwrap_or_else(|| (self.scanned + 1, String::new()));
+        let applied_before = events.iter().filter(|e| e.position < position).count() as u64;
+        if let Some(folder) = &self.folder {
+            self.offset = folder.offset().max(self.offset);
+        }
+        self.scanned = position.saturating_sub(1).max(self.scanned);
+        if applied_before > 0 {
+            self.cfg
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .applied += applied_before;
+            self.metrics.applied.increment(applied_before);
+            self.mark_changed(applied_before);
+        }
+        let poisoned = plugin_error(&err).is_some_and(poisons);
+        let limit = plugin_error(&err)
+            .and_then(|e| e.limit())
+            .map(|l| l.to_string());
+        if poisoned {
+            // The state of the failed batch is unknown: rebuild on resume.
+            self.folder = None;
+            self.dirty_since = None;
+        }
+        self.set_fault(position, kind, &err, limit);
+    }
+
+    fn set_fault(
+        &mut self,
+        position: u64,
+        kind: String,
+        err: &dyn std::fmt::Display,
+        limit: Option<String>,
+    ) {
+        let error = err.to_string();
+        warn!(position, kind = %kind, error = %error, "projection faulted");
+        self.metrics.faults.increment(1);
+        let fault = Fault {
+            position,
+            kind,
+            error: error.clone(),
+            limit,
+            at: now_ms(),
+        };
+        self.cfg
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_error = Some(error);
+        self.fault = Some(fault);
+        let name = self.cfg.name.clone();
+        let f = self.fault.clone().expect("just set");
+        self.fail_waiters(|_| ProjectionError::Faulted {
+            name: name.clone(),
+            position: f.position,
+            kind: f.kind.clone(),
+            error: f.error.clone(),
+        });
+    }
+
+    /// Reached the head: call `on-caught-up` once per position, and tell the
+    /// manager the first time (blue/green).
+    async fn reached_head(&mut self) {
+        if self.caught_up_reported {
+            return;
+        }
+        self.caught_up_reported = true;
+        debug!(target: "hume.projection.catch_up.stop", offset = self.offset, scanned = self.scanned, "caught up");
+        let offset = self.offset;
+        if let Some(folder) = self.folder.as_mut() {
+            let started = Instant::now();
+            let result = folder
+                .instance_mut()
+                .on_caught_up(offset)
+                .instrument(info_span!("hume.projection.on_caught_up", offset))
+                .await;
+            self.metrics.call("on-caught-up", started.elapsed());
+            if let Err(err) = result {
+                if poisons(&err) {
+                    self.folder = None;
+                    let limit = err.limit().map(|l| l.to_string());
+                    self.set_fault(offset, "on-caught-up".into(), &err, limit);
+                    return;
+                }
+                warn!(error = %err, "on-caught-up failed");
+            }
+        }
+        if let Some(tx) = self.cfg.caught_up.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Persist a snapshot; a plugin failure faults the projection.
+    async fn persist_or_fault(&mut self) {
+        if let Err(err) = self.persist().await {
+            if let ProjectionError::Plugin { source, .. } = &err {
+                let limit = source.limit().map(|l| l.to_string());
+                if poisons(source) {
+                    self.folder = None;
+                }
+                let position = self.offset;
+                self.set_fault(position, "snapshot".into(), &err, limit);
+            } else {
+                warn!(error = %err, "persisting a snapshot failed");
+                self.cfg
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_error = Some(err.to_string());
+            }
+            self.dirty_since = None;
+        }
+    }
+
+    /// Take the plugin's state and write it with offset and hash, atomically.
+    async fn persist(&mut self) -> Result<u64, ProjectionError> {
+        let Some(folder) = self.folder.as_mut() else {
+            return Err(ProjectionError::Conflict(format!(
+                "projection `{}` has no usable plugin instance (faulted); `hume resume` or `hume reset` it first",
+                self.cfg.name
+            )));
+        };
+        let started = Instant::now();
+        let span = info_span!("hume.projection.snapshot", offset = self.offset);
+        let state = folder
+            .instance_mut()
+            .snapshot()
+            .instrument(span.clone())
+            .await
+            .map_err(|source| ProjectionError::Plugin {
+                name: self.cfg.name.clone(),
+                source,
+            })?;
+        self.metrics.call("snapshot", started.elapsed());
+        let snapshot = StoredSnapshot {
+            offset: self.offset,
+            scanned: self.scanned,
+            plugin_hash: self.cfg.version.plugin_hash.clone(),
+            state,
+            taken_at: now_ms(),
+        };
+        self.cfg.store.save(&self.cfg.key, &snapshot)?;
+        let elapsed = started.elapsed();
+        self.metrics.snapshots.increment(1);
+        self.metrics.snapshot_duration.record(elapsed.as_secs_f64());
+        span.in_scope(|| {
+            debug!(
+                target: "hume.projection.snapshot",
+                offset = snapshot.offset,
+                bytes = snapshot.state.len(),
+                elapsed_us = elapsed.as_micros() as u64,
+                "snapshot persisted"
+            )
+        });
+        self.persisted = Some((self.offset, self.scanned));
+        self.since_snapshot = 0;
+        self.dirty_since = None;
+        self.cfg
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_snapshot = Some((snapshot.offset, snapshot.taken_at));
+        Ok(snapshot.offset)
+    }
+
+    /// On shutdown: persist when anything moved since the last snapshot.
+    async fn final_snapshot(&mut self) {
+        if self.folder.is_some() && self.persisted != Some((self.offset, self.scanned)) {
+            if let Err(err) = self.persist().await {
+                warn!(error = %err, "final snapshot failed");
+            }
+        }
+    }
+
+    /// Answer the waiting reads whose target has been scanned; drop the ones
+    /// whose caller gave up.
+    async fn serve_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if reply_closed(&w.command) {
+                continue;
+            }
+            if self.scanned >= w.target {
+                self.answer(w.command).await;
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+
+    fn fail_waiters(&mut self, err: impl Fn(String) -> ProjectionError) {
+        for w in std::mem::take(&mut self.waiters) {
+            let e = err(self.cfg.name.clone());
+            match w.command {
+                Command::Read { reply, .. } => {
+                    let _ = reply.send(Err(e));
+                }
+                Command::Query { reply, .. } => {
+                    let _ = reply.send(Err(e));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Why a consistent read cannot be served now, if it cannot wait either.
+    fn unservable(&self) -> Option<ProjectionError> {
+        if let Some(f) = &self.fault {
+            return Some(ProjectionError::Faulted {
+                name: self.cfg.name.clone(),
+                position: f.position,
+                kind: f.kind.clone(),
+                error: f.error.clone(),
+            });
+        }
+        if self.stopped {
+            return Some(ProjectionError::Stopped {
+                name: self.cfg.name.clone(),
+            });
+        }
+        None
+    }
+
+    async fn handle(&mut self, cmd: Command) -> Flow {
+        match cmd {
+            Command::Read {
+                target: Some(t), ..
+            }
+            | Command::Query {
+                target: Some(t), ..
+            } if self.scanned < t => {
+                if let Some(err) = self.unservable() {
+                    reply_err(cmd, err);
+                } else {
+                    self.waiters.push(Waiter {
+                        target: t,
+                        command: cmd,
+                    });
+                }
+            }
+            Command::Read { .. } | Command::Query { .. } => self.answer(cmd).await,
+            Command::CatchUp => {
+                self.next_poll = TokioInstant::now();
+            }
+            Command::TakeSnapshot { reply } => {
+                let r = self.persist().await;
+                let _ = reply.send(r);
+            }
+            Command::Stop { reply } => {
+                self.final_snapshot().await;
+                self.stopped = true;
+                let name = self.cfg.name.clone();
+                self.fail_waiters(|_| ProjectionError::Stopped { name: name.clone() });
+                let _ = reply.send(Ok(()));
+            }
+            Command::Start { reply } => {
+                self.stopped = false;
+                self.next_poll = TokioInstant::now();
+                let _ = reply.send(Ok(()));
+            }
+            Command::Reset { reply } => {
+                let r = self.reset().await;
+                let _ = reply.send(r);
+            }
+            Command::Resume { reply } => {
+                if self.fault.is_none() {
+                    let _ = reply.send(Err(ProjectionError::Conflict(format!(
+                        "projection `{}` is not faulted: nothing to resume",
+                        self.cfg.name
+                    ))));
+                } else {
+                    self.resume().await;
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Command::Skip { position, reply } => {
+                self.skipped.insert(position);
+                if self.fault.as_ref().is_some_and(|f| f.position == position) {
+                    self.resume().await;
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::Shutdown { snapshot, reply } => {
+                if snapshot {
+                    self.final_snapshot().await;
+                }
+                let _ = reply.send(());
+                return Flow::Exit;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Clear the fault and go on; rebuild the instance from the last snapshot
+    /// if the failure poisoned it.
+    async fn resume(&mut self) {
+        self.fault = None;
+        if self.folder.is_none() {
+            self.build().await;
+        }
+        self.caught_up_reported = false;
+        self.next_poll = TokioInstant::now();
+    }
+
+    async fn reset(&mut self) -> Result<(), ProjectionError> {
+        self.cfg.store.delete(&self.cfg.key)?;
+        self.cfg.seed_key = None;
+        self.folder = None;
+        self.fault = None;
+        self.persisted = None;
+        self.dirty_since = None;
+        {
+            let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.last_snapshot = None;
+            live.applied = 0;
+            live.skipped_unknown = 0;
+        }
+        let span = info_span!(
+            "hume.projection.replay",
+            from = self.cfg.version.start_offset
+        );
+        self.build().instrument(span).await;
+        self.next_poll = TokioInstant::now();
+        Ok(())
+    }
+
+    /// Answer a read now, from the current state.
+    async fn answer(&mut self, cmd: Command) {
+        let name = self.cfg.name.clone();
+        let offset = self.offset;
+        let json = self.cfg.plugin.info().is_json();
+        let Some(folder) = self.folder.as_mut() else {
+            let err = self
+                .unservable()
+                .unwrap_or(ProjectionError::Conflict(format!(
+                    "projection `{name}` has no state yet (starting)"
+                )));
+            reply_err(cmd, err);
+            return;
+        };
+        let started = Instant::now();
+        let (call, result) = match cmd {
+            Command::Read { reply, .. } => {
+                let r = folder.instance_mut().snapshot().await;
+                let ok = r.as_ref().map(|_| ()).map_err(poisons_ref);
+                let _ = reply.send(
+                    r.map(|state| StateView {
+                        offset,
+                        state,
+                        json,
+                    })
+                    .map_err(|source| ProjectionError::Plugin {
+                        name: name.clone(),
+                        source,
+                    }),
+                );
+                ("snapshot", ok)
+            }
+            Command::Query { request, reply, .. } => {
+                let r = folder.instance_mut().query(&request).await;
+                let ok = r.as_ref().map(|_| ()).map_err(poisons_ref);
+                let _ = reply.send(r.map_err(|source| ProjectionError::Plugin {
+                    name: name.clone(),
+                    source,
+                }));
+                ("query", ok)
+            }
+            _ => unreachable!("answer is only called with reads"),
+        };
+        self.metrics.call(call, started.elapsed());
+        if let Err(Some(err)) = result {
+            self.folder = None;
+            let position = self.offset;
+            self.set_fault(position, call.to_string(), &err, None);
+        }
+    }
+}
+
+/// The plugin error behind a fold error, if any.
+fn plugin_error(err: &FoldError) -> Option<&PluginError> {
+    match err {
+        FoldError::Plugin { source, .. } | FoldError::Instance { source, .. } => Some(source),
+        _ => None,
+    }
+}
+
+/// `Some(message)` when the error poisoned the instance.
+fn poisons_ref(err: &PluginError) -> Option<String> {
+    poisons(err).then(|| err.to_string())
+}
+
+fn reply_closed(cmd: &Command) -> bool {
+    match cmd {
+        Command::Read { reply, .. } => reply.is_closed(),
+        Command::Query { reply, .. } => reply.is_closed(),
+        _ => false,
+    }
+}
+
+fn reply_err(cmd: Command, err: ProjectionError) {
+    match cmd {
+        Command::Read { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        Command::Query { reply, .. } => {
+            let _ = reply.send(Err(err));
+        }
+        _ => {}
+    }
+}
+
+/// The first 12 hex digits of a hash, for logs and tables.
+pub fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(12)]
+}

@@ -1,0 +1,190 @@
+//! What a deployment is made of: the options of a projection (the seed's
+//! `snapshot_every`, `snapshot_after`, `catch_up_after`, `strict_online`,
+//! `use_ets`, plus sandbox limits) and the durable record of each deployed
+//! projection.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::Limits;
+
+/// Where a projection keeps its snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotStoreKind {
+    /// Durable, in the `snapshots` column family (default).
+    #[default]
+    Rocksdb,
+    /// Process memory only, lost on restart (the seed's `use_ets`).
+    Memory,
+}
+
+impl std::str::FromStr for SnapshotStoreKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "rocksdb" => Ok(SnapshotStoreKind::Rocksdb),
+            "memory" => Ok(SnapshotStoreKind::Memory),
+            other => Err(format!(
+                "unknown snapshot store `{other}`: use `rocksdb` or `memory`"
+            )),
+        }
+    }
+}
+
+/// Where a new projection starts reading the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// From the first event (default).
+    #[default]
+    Beginning,
+    /// After the last event in the log at deploy time.
+    End,
+}
+
+impl std::str::FromStr for StartFrom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "0" | "beginning" | "start" => Ok(StartFrom::Beginning),
+            "end" | "head" => Ok(StartFrom::End),
+            other => Err(format!("unknown start `{other}`: use `0` or `end`")),
+        }
+    }
+}
+
+/// Options of one projection; defaults are the seed's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectionOptions {
+    /// Persist a snapshot after this many applied events (0 = never by count).
+    pub snapshot_every: u64,
+    /// Persist a snapshot this many ms after the last one when the state
+    /// changed since (0 = never by time).
+    pub snapshot_after_ms: u64,
+    /// Poll the log this often (ms) even without a wake-up from the head watch.
+    pub catch_up_after_ms: u64,
+    /// Fault on an unknown event kind (true) or skip and count it (false).
+    pub strict: bool,
+    /// Where snapshots go.
+    pub snapshot_store: SnapshotStoreKind,
+    /// Where a fresh projection starts.
+    pub start_from: StartFrom,
+    /// Wall time one plugin call may take, ms (default 5000).
+    pub call_timeout_ms: u64,
+    /// Linear memory the plugin may grow to, bytes (default 64 MiB).
+    pub max_memory_bytes: u64,
+    /// Largest state `snapshot()` may return, bytes (default 16 MiB).
+    pub max_snapshot_bytes: u64,
+    /// Events read from the log and handed to the plugin per batch.
+    pub batch_size: u32,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> Self {
+        let limits = Limits::default();
+        ProjectionOptions {
+            snapshot_every: 100,
+            snapshot_after_ms: 30_000,
+            catch_up_after_ms: 30_000,
+            strict: true,
+            snapshot_store: SnapshotStoreKind::Rocksdb,
+            start_from: StartFrom::Beginning,
+            call_timeout_ms: limits.call_timeout.as_millis() as u64,
+            max_memory_bytes: limits.max_memory_bytes as u64,
+            max_snapshot_bytes: limits.max_snapshot_bytes as u64,
+            batch_size: 512,
+        }
+    }
+}
+
+impl ProjectionOptions {
+    /// The sandbox limits these options ask for.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            max_memory_bytes: self.max_memory_bytes as usize,
+            max_snapshot_bytes: self.max_snapshot_bytes as usize,
+        }
+    }
+
+    /// Check the options make sense; the message says which one does not.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.catch_up_after_ms == 0 {
+            return Err("catch_up_after must be at least 1 ms".into());
+        }
+        if self.call_timeout_ms == 0 {
+            return Err("call_timeout must be at least 1 ms".into());
+        }
+        if self.batch_size == 0 || self.batch_size > 100_000 {
+            return Err("batch_size must be between 1 and 100000".into());
+        }
+        if self.max_memory_bytes < 1 << 16 {
+            return Err("max_memory must be at least 64 KiB (one wasm page)".into());
+        }
+        Ok(())
+    }
+}
+
+/// One version of a projection: which plugin, which streams, which options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// sha256 hex of the plugin bytes (key in the `plugins` column family).
+    pub plugin_hash: String,
+    /// The plugin's self-declared name and version (from `describe`).
+    pub plugin_name: String,
+    /// The plugin's self-declared version.
+    pub plugin_version: String,
+    /// Stream names and categories (`account-*`) the projection follows.
+    pub streams: Vec<String>,
+    /// The projection's options.
+    pub options: ProjectionOptions,
+    /// Events at or below this position are never applied (0, or the head at
+    /// deploy time with `--start-from end`).
+    pub start_offset: u64,
+    /// When this version was deployed (ms since the epoch).
+    pub deployed_at: u64,
+    /// Blue/green with `--keep-state`: the hash whose snapshot seeds this
+    /// version instead of a rebuild from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_state_from: Option<String>,
+}
+
+/// The durable record of one deployed projection (JSON in the `projections`
+/// column family, keyed by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    /// The projection's name.
+    pub name: String,
+    /// The version serving reads.
+    pub active: VersionRecord,
+    /// A new version being built beside it (blue/green), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<VersionRecord>,
+    /// Stopped by `hume stop` (stays stopped across restarts).
+    #[serde(default)]
+    pub stopped: bool,
+    /// Positions stepped over by `hume skip`, in order.
+    #[serde(default)]
+    pub skipped: Vec<u64>,
+}
+
+/// Check a projection name: 1–128 characters of `A-Z a-z 0-9 . _ -`,
+/// starting with a letter or digit (names appear in URLs and keys).
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok_first || !ok_rest || name.len() > 128 {
+        return Err(format!(
+            "invalid projection name `{name}`: use 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+        ));
+    }
+    Ok(())
+}

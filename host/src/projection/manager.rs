@@ -1,0 +1,755 @@
+//! The projection manager: deploys and undeploys projections, keeps their
+//! records durable, runs one [`Actor`] per projection version and routes
+//! commands to them. `hume serve` owns one.
+//!
+//! Blue/green: deploying a different plugin under an existing name starts a
+//! second (pending) actor beside the active one; when the pending one first
+//! reaches the log head the manager swaps it in (record first, then the
+//! in-memory routing) and ends the old one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::db::Db;
+use crate::log::{EventLog, Selector};
+use crate::plugin::{Plugin, Runtime};
+use crate::snapshot::{now_ms, MemorySnapshots, RocksSnapshots, SnapshotStore};
+
+use super::actor::{short, Actor, ActorConfig, Command, StateView};
+use super::config::{
+    validate_name, DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,
+};
+use super::error::ProjectionError;
+use super::records::Records;
+use super::status::{Live, LiveStatus, ProjectionStatus};
+
+/// What `deploy` needs.
+#[derive(Debug, Clone)]
+pub struct DeployRequest {
+    /// Projection name.
+    pub name: String,
+    /// The plugin component bytes.
+    pub wasm: Vec<u8>,
+    /// Streams and categories (`account-*`) to follow.
+    pub streams: Vec<String>,
+    /// Options (defaults are the seed's).
+    pub options: ProjectionOptions,
+    /// For a new version of an existing projection: start from the old
+    /// version's snapshot instead of rebuilding from the start.
+    pub keep_state: bool,
+}
+
+/// What `deploy` did.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DeployOutcome {
+    /// Projection name.
+    pub name: String,
+    /// Hash of the deployed plugin.
+    pub plugin_hash: String,
+    /// Plugin name (from `describe`).
+    pub plugin_name: String,
+    /// Plugin version (from `describe`).
+    pub plugin_version: String,
+    /// `deployed` for a new projection, `building` for a new version being
+    /// built beside the running one (blue/green).
+    pub status: String,
+    /// The hash of the version it replaces, for a new version.
+    pub replaces: Option<String>,
+}
+
+/// One running actor.
+struct ActorHandle {
+    tx: mpsc::Sender<Command>,
+    live: LiveStatus,
+    version: VersionRecord,
+    join: tokio::task::JoinHandle<()>,
+}
+
+struct Entry {
+    record: DeploymentRecord,
+    active: ActorHandle,
+    pending: Option<ActorHandle>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    log: Arc<dyn EventLog>,
+    records: Records,
+    rocks: Arc<RocksSnapshots>,
+    memory: Arc<MemorySnapshots>,
+    entries: RwLock<BTreeMap<String, Entry>>,
+    /// Serialises every change to deployment records (deploy, undeploy,
+    /// swap, stop/start, skip), so each is read-modify-write safe.
+    changes: tokio::sync::Mutex<()>,
+    /// Loaded plugins by hash (compiling is expensive).
+    plugins: Mutex<HashMap<String, Plugin>>,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+/// Runs every deployed projection of one server.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager").finish_non_exhaustive()
+    }
+}
+
+/// The snapshot key of one version of a projection.
+fn snapshot_key(name: &str, hash: &str) -> String {
+    format!("{name}@{hash}")
+}
+
+/// Default time a consistent read waits.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Manager {
+    /// Open the records in `db` and start every deployed projection from its
+    /// last snapshot. Returns once the actors are spawned (they load their
+    /// snapshots in the background; status shows `starting` meanwhile).
+    pub async fn start(
+        db: Db,
+        log: Arc<dyn EventLog>,
+        runtime: Runtime,
+    ) -> Result<Manager, ProjectionError> {
+        let records = Records::new(db.clone())?;
+        let rocks = Arc::new(RocksSnapshots::new(db)?);
+        let manager = Manager {
+            inner: Arc::new(Inner {
+                runtime,
+                log,
+                records,
+                rocks,
+                memory: Arc::new(MemorySnapshots::default()),
+                entries: RwLock::new(BTreeMap::new()),
+                changes: tokio::sync::Mutex::new(()),
+                plugins: Mutex::new(HashMap::new()),
+                shutting_down: Default::default(),
+            }),
+        };
+        let all = manager.inner.records.load_all()?;
+        let count = all.len();
+        for record in all {
+            if let Err(err) = manager.restart(record.clone()).await {
+                error!(projection = %record.name, error = %err, "cannot start deployed projection");
+            }
+        }
+        info!(projections = count, "projection manager started");
+        Ok(manager)
+    }
+
+    /// Start the actors of a stored record.
+    async fn restart(&self, record: DeploymentRecord) -> Result<(), ProjectionError> {
+        let plugin = self.stored_plugin(&record.active.plugin_hash).await?;
+        let active = self.spawn_version(&record, &record.active, plugin, None)?;
+        let pending = match &record.pending {
+            Some(v) => {
+                let plugin = self.stored_plugin(&v.plugin_hash).await?;
+                Some(self.spawn_pending(&record, v, plugin)?)
+            }
+            None => None,
+        };
+        let name = record.name.clone();
+        self.write_entries().insert(
+            name,
+            Entry {
+                record,
+                active,
+                pending,
+            },
+        );
+        Ok(())
+    }
+
+    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
+        self.inner
+            .entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+        self.inner.entries.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Load (compile) plugin bytes off the async workers.
+    async fn load_plugin(&self, wasm: Vec<u8>) -> Result<Plugin, ProjectionError> {
+        let runtime = self.inner.runtime.clone();
+        let plugin = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .map_err(|e| ProjectionError::Invalid(format!("loading the plugin panicked: {e}")))?
+            .map_err(ProjectionError::Load)?;
+        self.inner
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(plugin.hash().to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A plugin stored in the `plugins` column family, by hash.
+    async fn stored_plugin(&self, hash: &str) -> Result<Plugin, ProjectionError> {
+        if let Some(p) = self
+            .inner
+            .plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+        {
+            return Ok(p.clone());
+        }
+        let wasm = self.inner.records.plugin(hash)?.ok_or_else(|| {
+            ProjectionError::Invalid(format!(
+                "plugin {hash} is missing from the data directory; deploy it again"
+            ))
+        })?;
+        self.load_plugin(wasm).await
+    }
+
+    fn store(&self, kind: SnapshotStoreKind) -> Arc<dyn SnapshotStore> {
+        match kind {
+            SnapshotStoreKind::Rocksdb => self.inner.rocks.clone(),
+            SnapshotStoreKind::Memory => self.inner.memory.clone(),
+        }
+    }
+
+    fn spawn_version(
+        &self,
+        record: &DeploymentRecord,
+        version: &VersionRecord,
+        plugin: Plugin,
+        caught_up: Option<oneshot::Sender<()>>,
+    ) -> Result<ActorHandle, ProjectionError> {
+        let selector = Selector::parse(&version.streams).map_err(ProjectionError::Streams)?;
+        let live: LiveStatus = Arc::new(Mutex::new(Live::new(
+            version.start_offset,
+            version.start_offset,
+            record.skipped.clone(),
+        )));
+        let (tx, join) = Actor::spawn(ActorConfig {
+            name: record.name.clone(),
+            key: snapshot_key(&record.name, &version.plugin_hash),
+            seed_key: version
+                .keep_state_from
+                .as_ref()
+                .map(|h| snapshot_key(&record.name, h)),
+            version: version.clone(),
+            plugin,
+            selector,
+            log: self.inner.log.clone(),
+            store: self.store(version.options.snapshot_store),
+            skipped: record.skipped.clone(),
+            stopped: record.stopped,
+            live: live.clone(),
+            caught_up,
+        });
+        Ok(ActorHandle {
+            tx,
+            live,
+            version: version.clone(),
+            join,
+        })
+    }
+
+    /// Spawn a pending (green) version and the task that swaps it in once it
+    /// has caught up.
+    fn spawn_pending(
+        &self,
+        record: &DeploymentRecord,
+        version: &VersionRecord,
+        plugin: Plugin,
+    ) -> Result<ActorHandle, ProjectionError> {
+        let (tx, rx) = oneshot::channel();
+        let handle = self.spawn_version(record, version, plugin, Some(tx))?;
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let name = record.name.clone();
+        let hash = version.plugin_hash.clone();
+        tokio::spawn(async move {
+            // Err: the pending actor ended before catching up (replaced,
+            // undeployed, shut down): nothing to swap.
+            if rx.await.is_ok() {
+                if let Some(inner) = weak.upgrade() {
+                    let manager = Manager { inner };
+                    if let Err(err) = manager.swap(&name, &hash).await {
+                        error!(projection = %name, error = %err, "blue/green swap failed");
+                    }
+                }
+            }
+        });
+        Ok(handle)
+    }
+
+    /// Make the pending version `hash` of `name` the active one.
+    async fn swap(&self, name: &str, hash: &str) -> Result<(), ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        if self
+            .inner
+            .shutting_down
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(());
+        }
+        let (mut record, old_hash) = {
+            let entries = self.read_entries();
+            let Some(entry) = entries.get(name) else {
+                return Ok(());
+            };
+            match &entry.pending {
+                Some(p) if p.version.plugin_hash == hash => {}
+                _ => return Ok(()),
+            }
+            (
+                entry.record.clone(),
+                entry.record.active.plugin_hash.clone(),
+            )
+        };
+        let pending = record.pending.take().expect("checked above");
+        record.active = pending;
+        let unused = self.unused_hashes(name, &[old_hash.clone()], Some(&record));
+        self.inner.records.save(&record, None, &unused)?;
+        let old = {
+            let mut entries = self.write_entries();
+            let entry = entries.get_mut(name).expect("checked above");
+            let new_active = entry.pending.take().expect("checked above");
+            entry.record = record;
+            std::mem::replace(&mut entry.active, new_active)
+        };
+        stop_actor(old, false).await;
+        self.delete_snapshots(name, &old_hash);
+        info!(projection = %name, from = %short(&old_hash), to = %short(hash), "new version swapped in");
+        Ok(())
+    }
+
+    fn delete_snapshots(&self, name: &str, hash: &str) {
+        let key = snapshot_key(name, hash);
+        for store in [
+            self.store(SnapshotStoreKind::Rocksdb),
+            self.store(SnapshotStoreKind::Memory),
+        ] {
+            if let Err(err) = store.delete(&key) {
+                warn!(projection = %name, error = %err, "cannot delete old snapshots");
+            }
+        }
+    }
+
+    /// Hashes among `candidates` that no record (other than `name`'s, whose
+    /// future is `replacement`) refers to any more.
+    fn unused_hashes(
+        &self,
+        name: &str,
+        candidates: &[String],
+        replacement: Option<&DeploymentRecord>,
+    ) -> Vec<String> {
+        let entries = self.read_entries();
+        let mut used: HashSet<&str> = HashSet::new();
+        for (n, e) in entries.iter() {
+            if n == name {
+                continue;
+            }
+            used.insert(&e.record.active.plugin_hash);
+            if let Some(p) = &e.record.pending {
+                used.insert(&p.plugin_hash);
+            }
+        }
+        if let Some(r) = replacement {
+            used.insert(&r.active.plugin_hash);
+            if let Some(p) = &r.pending {
+                used.insert(&p.plugin_hash);
+            }
+        }
+        candidates
+            .iter()
+            .filter(|h| !used.contains(h.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Deploy a projection, or a new version of one (blue/green). Everything
+    /// is checked before anything is written.
+    pub async fn deploy(&self, req: DeployRequest) -> Result<DeployOutcome, ProjectionError> {
+        validate_name(&req.name).map_err(ProjectionError::Invalid)?;
+        req.options.validate().map_err(ProjectionError::Invalid)?;
+        Selector::parse(&req.streams).map_err(ProjectionError::Streams)?;
+        let plugin = self.load_plugin(req.wasm.clone()).await?;
+        // Smoke test: the plugin must start from its initial state.
+        let mut probe = plugin
+            .instantiate(&req.name, req.options.limits())
+            .await
+            .map_err(ProjectionError::Load)?;
+        probe.init_state().await.map_err(ProjectionError::Load)?;
+        drop(probe);
+
+        let _changes = self.inner.changes.lock().await;
+        let hash = plugin.hash().to_string();
+        let info = plugin.info().clone();
+        let existing = self.read_entries().get(&req.name).map(|e| e.record.clone());
+        if let Some(rec) = &existing {
+            if rec.active.plugin_hash == hash
+                || rec.pending.as_ref().is_some_and(|p| p.plugin_hash == hash)
+            {
+                return Err(ProjectionError::AlreadyDeployed {
+                    name: req.name,
+                    hash,
+                });
+            }
+        }
+        let version = VersionRecord {
+            plugin_hash: hash.clone(),
+            plugin_name: info.name.clone(),
+            plugin_version: info.version.clone(),
+            streams: req.streams.clone(),
+            options: req.options.clone(),
+            start_offset: match req.options.start_from {
+                StartFrom::Beginning => 0,
+                StartFrom::End => self.inner.log.head(),
+            },
+            deployed_at: now_ms(),
+            keep_state_from: None,
+        };
+        let outcome = DeployOutcome {
+            name: req.name.clone(),
+            plugin_hash: hash.clone(),
+            plugin_name: info.name.clone(),
+            plugin_version: info.version.clone(),
+            status: if existing.is_some() {
+                "building"
+            } else {
+                "deployed"
+            }
+            .to_string(),
+            replaces: existing.as_ref().map(|r| r.active.plugin_hash.clone()),
+        };
+        match existing {
+            None => {
+                let record = DeploymentRecord {
+                    name: req.name.clone(),
+                    active: version.clone(),
+                    pending: None,
+                    stopped: false,
+                    skipped: Vec::new(),
+                };
+                // Leftovers of an earlier deployment under this name must not
+                // seed this one.
+                self.delete_snapshots(&req.name, &hash);
+                self.inner
+                    .records
+                    .save(&record, Some((&hash, &req.wasm)), &[])?;
+                let active = self.spawn_version(&record, &version, plugin, None)?;
+                self.write_entries().insert(
+                    req.name.clone(),
+                    Entry {
+                        record,
+                        active,
+                        pending: None,
+                    },
+                );
+                info!(projection = %req.name, plugin = %short(&hash), "projection deployed");
+            }
+            Some(mut record) => {
+                let mut version = version;
+                if req.keep_state {
+                    version.keep_state_from = Some(record.active.plugin_hash.clone());
+                }
+                let replaced = record.pending.take();
+                let unused = match &replaced {
+                    Some(p) => self.unused_hashes(&req.name, &[p.plugin_hash.clone()], None),
+                    None => Vec::new(),
+                };
+                record.pending = Some(version.clone());
+                let unused: Vec<String> = unused.into_iter().filter(|h| *h != hash).collect();
+                self.delete_snapshots(&req.name, &hash);
+                self.inner
+                    .records
+                    .save(&record, Some((&hash, &req.wasm)), &unused)?;
+                let handle = self.spawn_pending(&record, &version, plugin)?;
+                let old_pending = {
+                    let mut entries = self.write_entries();
+                    let entry = entries.get_mut(&req.name).expect("exists");
+                    entry.record = record;
+                    entry.pending.replace(handle)
+                };
+                if let Some(old) = old_pending {
+                    let old_hash = old.version.plugin_hash.clone();
+                    stop_actor(old, false).await;
+                    self.delete_snapshots(&req.name, &old_hash);
+                }
+                info!(projection = %req.name, plugin = %short(&hash), "new version building beside the running one");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Stop and remove a projection, its records and snapshots.
+    pub async fn undeploy(&self, name: &str) -> Result<(), ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let Some(entry) = self.write_entries().remove(name) else {
+            return Err(not_found(name));
+        };
+        let mut hashes = vec![entry.record.active.plugin_hash.clone()];
+        if let Some(p) = &entry.record.pending {
+            hashes.push(p.plugin_hash.clone());
+        }
+        stop_actor(entry.active, false).await;
+        if let Some(p) = entry.pending {
+            stop_actor(p, false).await;
+        }
+        for h in &hashes {
+            self.delete_snapshots(name, h);
+        }
+        let unused = self.unused_hashes(name, &hashes, None);
+        self.inner.records.remove(name, &unused)?;
+        info!(projection = %name, "projection undeployed");
+        Ok(())
+    }
+
+    /// Status of every projection, by name.
+    pub fn list(&self) -> Vec<ProjectionStatus> {
+        let head = self.inner.log.head();
+        let now = now_ms();
+        self.read_entries()
+            .values()
+            .map(|e| entry_status(e, head, now))
+            .collect()
+    }
+
+    /// Status of one projection.
+    pub fn status(&self, name: &str) -> Result<ProjectionStatus, ProjectionError> {
+        let head = self.inner.log.head();
+        let entries = self.read_entries();
+        let entry = entries.get(name).ok_or_else(|| not_found(name))?;
+        Ok(entry_status(entry, head, now_ms()))
+    }
+
+    fn sender(&self, name: &str) -> Result<(mpsc::Sender<Command>, LiveStatus), ProjectionError> {
+        let entries = self.read_entries();
+        let entry = entries.get(name).ok_or_else(|| not_found(name))?;
+        Ok((entry.active.tx.clone(), entry.active.live.clone()))
+    }
+
+    /// Send a command built around a reply channel and wait for the answer.
+    async fn ask<T>(
+        &self,
+        name: &str,
+        timeout: Option<(Duration, u64)>,
+        make: impl FnOnce(oneshot::Sender<Result<T, ProjectionError>>) -> Command,
+    ) -> Result<T, ProjectionError> {
+        let (tx, live) = self.sender(name)?;
+        let (reply, rx) = oneshot::channel();
+        let gone = || ProjectionError::Gone {
+            name: name.to_string(),
+        };
+        let exchange = async {
+            tx.send(make(reply)).await.map_err(|_| gone())?;
+            rx.await.map_err(|_| gone())?
+        };
+        match timeout {
+            None => exchange.await,
+            Some((limit, target)) => match tokio::time::timeout(limit, exchange).await {
+                Ok(r) => r,
+                Err(_) => Err(ProjectionError::Timeout {
+                    name: name.to_string(),
+                    target,
+                    scanned: live.lock().unwrap_or_else(|p| p.into_inner()).scanned,
+                    timeout_ms: limit.as_millis() as u64,
+                }),
+            },
+        }
+    }
+
+    /// The state and offset. `consistent`: after every event in the log at
+    /// the time of the call (waiting up to `timeout`); otherwise at once.
+    pub async fn read(
+        &self,
+        name: &str,
+        consistent: bool,
+        timeout: Duration,
+    ) -> Result<StateView, ProjectionError> {
+        let head = self.inner.log.head();
+        let target = consistent.then_some(head);
+        self.ask(name, Some((timeout, head)), |reply| Command::Read {
+            target,
+            reply,
+        })
+        .await
+    }
+
+    /// Pass `request` to the plugin's `query` (consistent as for [`read`](Self::read)).
+    pub async fn query(
+        &self,
+        name: &str,
+        request: Vec<u8>,
+        consistent: bool,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ProjectionError> {
+        let head = self.inner.log.head();
+        let target = consistent.then_some(head);
+        self.ask(name, Some((timeout, head)), |reply| Command::Query {
+            target,
+            request,
+            reply,
+        })
+        .await
+    }
+
+    /// Ask the projection to look at the log now (fire and forget).
+    pub async fn catch_up(&self, name: &str) -> Result<(), ProjectionError> {
+        let (tx, _) = self.sender(name)?;
+        tx.send(Command::CatchUp)
+            .await
+            .map_err(|_| ProjectionError::Gone {
+                name: name.to_string(),
+            })
+    }
+
+    /// Persist a snapshot now; returns its offset.
+    pub async fn take_snapshot(&self, name: &str) -> Result<u64, ProjectionError> {
+        self.ask(name, None, |reply| Command::TakeSnapshot { reply })
+            .await
+    }
+
+    /// Stop applying events (durably: stays stopped across restarts).
+    pub async fn stop(&self, name: &str) -> Result<(), ProjectionError> {
+        self.set_stopped(name, true).await
+    }
+
+    /// Start applying events again.
+    pub async fn start_projection(&self, name: &str) -> Result<(), ProjectionError> {
+        self.set_stopped(name, false).await
+    }
+
+    async fn set_stopped(&self, name: &str, stopped: bool) -> Result<(), ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let mut record = self
+            .read_entries()
+            .get(name)
+            .map(|e| e.record.clone())
+            .ok_or_else(|| not_found(name))?;
+        record.stopped = stopped;
+        self.inner.records.save(&record, None, &[])?;
+        if let Some(e) = self.write_entries().get_mut(name) {
+            e.record = record;
+        }
+        if stopped {
+            self.ask(name, None, |reply| Command::Stop { reply }).await
+        } else {
+            self.ask(name, None, |reply| Command::Start { reply }).await
+        }
+    }
+
+    /// Drop the state and snapshots and rebuild from the start.
+    pub async fn reset(&self, name: &str) -> Result<(), ProjectionError> {
+        self.ask(name, None, |reply| Command::Reset { reply }).await
+    }
+
+    /// Retry the faulted event (re-instantiating the plugin if needed).
+    pub async fn resume(&self, name: &str) -> Result<(), ProjectionError> {
+        self.ask(name, None, |reply| Command::Resume { reply })
+            .await
+    }
+
+    /// Step over the faulted event: record its position durably, then go on
+    /// after it. Returns the position skipped.
+    pub async fn skip(&self, name: &str) -> Result<u64, ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let (mut record, fault) = {
+            let entries = self.read_entries();
+            let entry = entries.get(name).ok_or_else(|| not_found(name))?;
+            let fault = entry
+                .active
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .fault
+                .clone();
+            (entry.record.clone(), fault)
+        };
+        let position = match fault {
+            Some(f) if f.position > 0 => f.position,
+            Some(f) => {
+                return Err(ProjectionError::Conflict(format!(
+                    "projection `{name}` is faulted outside any event ({}): use `hume resume {name}` or `hume reset {name}`",
+                    f.error
+                )))
+            }
+            None => {
+                return Err(ProjectionError::Conflict(format!(
+                    "projection `{name}` is not faulted: nothing to skip"
+                )))
+            }
+        };
+        if !record.skipped.contains(&position) {
+            record.skipped.push(position);
+        }
+        self.inner.records.save(&record, None, &[])?;
+        if let Some(e) = self.write_entries().get_mut(name) {
+            e.record = record;
+        }
+        self.ask(name, None, |reply| Command::Skip { position, reply })
+            .await?;
+        Ok(position)
+    }
+
+    /// Final snapshots: tell every actor to persist and end, and wait for
+    /// all of them (concurrently).
+    pub async fn shutdown(&self) {
+        self.inner
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let handles: Vec<ActorHandle> = {
+            let mut entries = self.write_entries();
+            let all = std::mem::take(&mut *entries);
+            all.into_values()
+                .flat_map(|e| std::iter::once(e.active).chain(e.pending))
+                .collect()
+        };
+        let count = handles.len();
+        futures::future::join_all(handles.into_iter().map(|h| stop_actor(h, true))).await;
+        info!(projections = count, "final snapshots persisted");
+    }
+}
+
+/// Tell an actor to end (with a final snapshot or not) and wait for it.
+async fn stop_actor(handle: ActorHandle, snapshot: bool) {
+    let (reply, rx) = oneshot::channel();
+    if handle
+        .tx
+        .send(Command::Shutdown { snapshot, reply })
+        .await
+        .is_ok()
+    {
+        let _ = rx.await;
+    }
+    let _ = handle.join.await;
+}
+
+fn not_found(name: &str) -> ProjectionError {
+    ProjectionError::NotFound {
+        name: name.to_string(),
+    }
+}
+
+fn entry_status(entry: &Entry, head: u64, now: u64) -> ProjectionStatus {
+    let name = &entry.record.name;
+    let mut status = entry
+        .active
+        .live
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .view(name, &entry.active.version, head, now);
+    if let Some(p) = &entry.pending {
+        let pending = p
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .view(name, &p.version, head, now);
+        status.pending = Some(Box::new(pending));
+    }
+    status
+}

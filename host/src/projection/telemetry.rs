@@ -1,0 +1,89 @@
+//! Metrics of the projection runtime (Prometheus names) and the recorder
+//! behind `GET /metrics`.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `hume_projection_events_applied_total` | counter | projection |
+//! | `hume_projection_events_skipped_total` | counter | projection |
+//! | `hume_projection_faults_total` | counter | projection |
+//! | `hume_projection_lag` | gauge (log positions) | projection |
+//! | `hume_projection_snapshots_total` | counter | projection |
+//! | `hume_projection_snapshot_duration_seconds` | summary | projection |
+//! | `hume_plugin_call_duration_seconds` | summary | projection, call |
+//!
+//! Tracing spans/events carry the seed's telemetry names:
+//! `hume.projection.init`, `hume.projection.catch_up.start` / `.stop`,
+//! `hume.projection.snapshot`, `hume.projection.evolve`,
+//! `hume.projection.replay`, `hume.projection.on_caught_up`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Handles of one projection's metrics, resolved once.
+pub(crate) struct ActorMetrics {
+    name: String,
+    pub applied: Counter,
+    pub skipped: Counter,
+    pub faults: Counter,
+    pub lag: Gauge,
+    pub snapshots: Counter,
+    pub snapshot_duration: Histogram,
+    calls: [(&'static str, Histogram); 4],
+}
+
+impl ActorMetrics {
+    pub fn new(name: &str) -> ActorMetrics {
+        let label = name.to_string();
+        let call = |c: &'static str| {
+            (
+                c,
+                metrics::histogram!("hume_plugin_call_duration_seconds", "projection" => label.clone(), "call" => c),
+            )
+        };
+        ActorMetrics {
+            name: name.to_string(),
+            applied: metrics::counter!("hume_projection_events_applied_total", "projection" => label.clone()),
+            skipped: metrics::counter!("hume_projection_events_skipped_total", "projection" => label.clone()),
+            faults: metrics::counter!("hume_projection_faults_total", "projection" => label.clone()),
+            lag: metrics::gauge!("hume_projection_lag", "projection" => label.clone()),
+            snapshots: metrics::counter!("hume_projection_snapshots_total", "projection" => label.clone()),
+            snapshot_duration: metrics::histogram!("hume_projection_snapshot_duration_seconds", "projection" => label.clone()),
+            calls: [
+                call("handle-events"),
+                call("snapshot"),
+                call("query"),
+                call("on-caught-up"),
+            ],
+        }
+    }
+
+    /// Record how long a plugin call took.
+    pub fn call(&self, call: &str, took: Duration) {
+        match self.calls.iter().find(|(c, _)| *c == call) {
+            Some((_, h)) => h.record(took.as_secs_f64()),
+            None => metrics::histogram!("hume_plugin_call_duration_seconds", "projection" => self.name.clone(), "call" => call.to_string())
+                .record(took.as_secs_f64()),
+        }
+    }
+}
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide Prometheus recorder (once; later calls return the
+/// same handle). `None` when another recorder was installed first.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .clone()
+}
+
+/// The Prometheus text of every metric, or `None` without a recorder.
+pub fn render_metrics() -> Option<String> {
+    PROMETHEUS
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(|h| h.render())
+}
