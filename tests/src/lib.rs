@@ -1,1 +1,78 @@
-//! End-to-end test support.
+//! End-to-end test support: the test plugins built from source, and the
+//! `hume` binary.
+//!
+//! - `KV_WASM`, `COUNTER_WASM`, `BANK_WASM`: the Rust example plugins;
+//!   `HOSTILE_WASM` (misbehaves by event kind: `loop`, `alloc`, `recurse`,
+//!   `panic`, `big-snapshot`, `reject`; counts other kinds) and
+//!   `WRONG_WORLD_WASM` (a component of the world `test:other/other`).
+//!   All are absolute paths to `.wasm` components built by `build.rs`.
+//! - [`hume_bin`]: the `hume` binary to run as a process.
+//! - [`read_wasm`], [`temp_dir`]: small helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The workspace root (the parent of `tests/`).
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+}
+
+/// The debug `hume` binary of this build (in the target directory, next to
+/// the `deps` folder of the running test executable). It is brought up to
+/// date once per test process with `cargo build -p hume --bin hume` (a no-op
+/// when nothing changed), so tests never run a stale binary.
+pub fn hume_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("path of the test executable");
+        let mut dir = exe
+            .parent()
+            .expect("test executable has a directory")
+            .to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        let bin = dir.join(format!("hume{}", std::env::consts::EXE_SUFFIX));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let profile_is_release = dir.ends_with("release");
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "-p", "hume", "--bin", "hume"]);
+        if profile_is_release {
+            cmd.arg("--release");
+        }
+        let status = cmd
+            .status()
+            .unwrap_or_else(|err| panic!("cannot run `cargo build -p hume --bin hume`: {err}"));
+        assert!(
+            status.success(),
+            "`cargo build -p hume --bin hume` failed ({status}); see its output above"
+        );
+        assert!(
+            bin.is_file(),
+            "`cargo build -p hume --bin hume` succeeded but {} is missing \
+             (is CARGO_TARGET_DIR different from the test's target directory?)",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
+}
+
+/// The bytes of a test plugin, e.g. `read_wasm(KV_WASM)`.
+pub fn read_wasm(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|err| panic!("cannot read test plugin {path}: {err}"))
+}
+
+/// A fresh temporary directory, deleted when the value is dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("hume-test-")
+        .tempdir()
+        .expect("create a temporary directory")
+}
