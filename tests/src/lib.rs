@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod server;
+
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// The workspace root (the parent of `tests/`).

@@ -214,7 +214,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
+        // serde_path_to_error writes `?` for a segment it could not name
+        // (e.g. a syntax error before a key was read): drop those.
+        let full = err.path().to_string();
+        let mut path = full.as_str();
+        while let Some(p) = path.strip_suffix(".?") {
+            path = p;
+        }
+        let path = if path == "?" { ".".to_string() } else { path.to_string() };
         let inner = err.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
             "is not valid JSON"
