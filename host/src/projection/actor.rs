@@ -123,6 +123,14 @@ pub(crate) struct Actor {
     persisted: Option<(u64, u64)>,
     /// Whether `on-caught-up` was called for the current position.
     caught_up_reported: bool,
+    /// Between a `catch_up.start` and its `catch_up.stop`.
+    catching_up: bool,
+    /// While faulted: re-apply events up to here after rebuilding a poisoned
+    /// instance, so the state is the one just before the failing event.
+    recover_to: Option<u64>,
+    /// After a plugin failure inside a batch: apply the events of that batch
+    /// (first, last position) one at a time, to find the one that fails.
+    single_step: Option<(u64, u64)>,
     waiters: Vec<Waiter>,
     next_poll: TokioInstant,
     metrics: ActorMetrics,
@@ -159,6 +167,9 @@ impl Actor {
             dirty_since: None,
             persisted: None,
             caught_up_reported: false,
+            catching_up: false,
+            recover_to: None,
+            single_step: None,
             waiters: Vec::new(),
             next_poll: TokioInstant::now(),
             metrics,
@@ -201,10 +212,12 @@ impl Actor {
 
     /// True when there is work: running, healthy and behind the head.
     fn behind(&self) -> bool {
-        !self.stopped
-            && self.fault.is_none()
-            && self.folder.is_some()
-            && self.scanned < self.cfg.log.head()
+        let target = match (&self.fault, self.recover_to) {
+            (None, _) => self.cfg.log.head(),
+            (Some(_), Some(t)) => t,
+            (Some(_), None) => return false,
+        };
+        !self.stopped && self.folder.is_some() && self.scanned < target
     }
 
     async fn run(mut self) {
@@ -288,10 +301,10 @@ impl Actor {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "projection ready"
                 );
-                self.fault = None;
             }
             Err(err) => {
                 self.folder = None;
+                self.recover_to = None;
                 self.set_fault(0, String::new(), &err, None);
             }
         }
@@ -380,17 +393,35 @@ impl Actor {
                 return;
             }
         };
-        if self.scanned == self.offset || !page.events.is_empty() {
-            debug!(target: "hume.projection.catch_up.start", from = self.scanned + 1, "batch");
+        if !self.catching_up {
+            self.catching_up = true;
+            debug!(target: "hume.projection.catch_up.start", from = self.scanned + 1, head = self.cfg.log.head(), "catching up");
         }
         let mut events = page.events;
+        // Bound the page: while recovering from a fault stop just before the
+        // failing event; while pinpointing a failure inside a batch, apply
+        // that batch's events one at a time.
+        let mut cap = u64::MAX;
+        if self.fault.is_some() {
+            if let Some(t) = self.recover_to {
+                cap = t;
+            }
+        }
+        if let Some((first, last)) = self.single_step {
+            if self.scanned >= last {
+                self.single_step = None;
+            } else if let Some(e) = events.first() {
+                cap = cap.min(if e.position >= first { e.position } else { first - 1 });
+            }
+        }
+        events.retain(|e| e.position <= cap);
+        let last_scanned = page.last_scanned.min(cap).max(self.scanned);
         let mut stepped_over = 0u64;
         if !self.skipped.is_empty() {
             let before = events.len();
             events.retain(|e| !self.skipped.contains(&e.position));
             stepped_over = (before - events.len()) as u64;
         }
-        let last_scanned = page.last_scanned.max(self.scanned);
         if events.is_empty() {
             self.scanned = last_scanned;
             if stepped_over > 0 {
@@ -430,7 +461,10 @@ impl Actor {
                     self.persist_or_fault().await;
                 }
             }
-            Err(err) => self.fold_failed(err, &events),
+            Err(err) => self.fold_failed(err, &events).await,
+        }
+        if self.recover_to.is_some_and(|t| self.scanned >= t) {
+            self.recover_to = None;
         }
     }
 
@@ -444,7 +478,7 @@ impl Actor {
 
     /// A batch failed: keep what was applied before the failing event and
     /// fault at it.
-    fn fold_failed(&mut self, err: FoldError, events: &[RecordedEvent]) {
+    async fn fold_failed(&mut self, err: FoldError, events: &[RecordedEvent]) {
         let (position, kind) = err
             .position()
             .and_then(|p| events.iter().find(|e| e.position == p))
@@ -468,12 +502,29 @@ impl Actor {
         let limit = plugin_error(&err)
             .and_then(|e| e.limit())
             .map(|l| l.to_string());
-        if poisoned {
-            // The state of the failed batch is unknown: rebuild on resume.
-            self.folder = None;
-            self.dirty_since = None;
+        if !poisoned {
+            // The instance is intact at the event before the failing one.
+            self.set_fault(position, kind, &err, limit);
+            return;
+        }
+        // The instance is unusable and the state of the batch unknown.
+        self.folder = None;
+        self.dirty_since = None;
+        if events.len() > 1 && self.fault.is_none() {
+            // Which event failed? Rebuild from the last snapshot and apply
+            // this batch one event at a time; the failing one faults alone.
+            let first = events[0].position;
+            let last = events[events.len() - 1].position;
+            warn!(first, last, error = %err, "the plugin failed inside a batch; re-applying it one event at a time");
+            self.single_step = Some((first, last));
+            self.build().await;
+            return;
         }
         self.set_fault(position, kind, &err, limit);
+        // Rebuild now, back to just before the failing event, so dirty reads
+        // answer and `resume` retries it with a fresh instance.
+        self.recover_to = Some(position.saturating_sub(1));
+        self.build().await;
     }
 
     fn set_fault(
@@ -516,7 +567,10 @@ impl Actor {
             return;
         }
         self.caught_up_reported = true;
-        debug!(target: "hume.projection.catch_up.stop", offset = self.offset, scanned = self.scanned, "caught up");
+        if self.catching_up {
+            self.catching_up = false;
+            debug!(target: "hume.projection.catch_up.stop", offset = self.offset, scanned = self.scanned, "caught up");
+        }
         let offset = self.offset;
         if let Some(folder) = self.folder.as_mut() {
             let started = Instant::now();
@@ -530,7 +584,7 @@ impl Actor {
                 if poisons(&err) {
                     self.folder = None;
                     let limit = err.limit().map(|l| l.to_string());
-                    self.set_fault(offset, "on-caught-up".into(), &err, limit);
+                    self.set_fault(0, "on-caught-up".into(), &err, limit);
                     return;
                 }
                 warn!(error = %err, "on-caught-up failed");
@@ -549,8 +603,7 @@ impl Actor {
                 if poisons(source) {
                     self.folder = None;
                 }
-                let position = self.offset;
-                self.set_fault(position, "snapshot".into(), &err, limit);
+                self.set_fault(0, "snapshot".into(), &err, limit);
             } else {
                 warn!(error = %err, "persisting a snapshot failed");
                 self.cfg
@@ -749,6 +802,7 @@ impl Actor {
     /// if the failure poisoned it.
     async fn resume(&mut self) {
         self.fault = None;
+        self.recover_to = None;
         if self.folder.is_none() {
             self.build().await;
         }
@@ -761,6 +815,8 @@ impl Actor {
         self.cfg.seed_key = None;
         self.folder = None;
         self.fault = None;
+        self.recover_to = None;
+        self.single_step = None;
         self.persisted = None;
         self.dirty_since = None;
         {
@@ -823,9 +879,13 @@ impl Actor {
         };
         self.metrics.call(call, started.elapsed());
         if let Err(Some(err)) = result {
+            // The read poisoned the instance: rebuild it from the last
+            // snapshot; it catches up again on its own.
+            warn!(call, error = %err, "a read broke the plugin instance; rebuilding it");
+            self.cfg.live.lock().unwrap_or_else(|p| p.into_inner()).last_error =
+                Some(format!("{call}: {err}"));
             self.folder = None;
-            let position = self.offset;
-            self.set_fault(position, call.to_string(), &err, None);
+            self.build().await;
         }
     }
 }
