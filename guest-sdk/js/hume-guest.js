@@ -1,0 +1,359 @@
+// JavaScript kit for Hume projection plugins.
+//
+// A projection is a plain object with functions over a JSON state:
+//
+//   import { UnknownEvent, Rejected } from "hume-guest";
+//
+//   export default {
+//     name: "kv",
+//     version: "0.1.0",
+//     kinds: ["add", "remove"],            // [] = every kind
+//     initState(projection) { return {}; },
+//     handle(state, kind, data, event) {
+//       if (kind === "add") { state[data.key] = data.value; return state; }
+//       if (kind === "remove") { delete state[data.key]; return state; }
+//       throw new UnknownEvent();
+//     },
+//   };
+//
+// `hume build` wraps that default export into the component's exports with
+// `plugin()` below. `handle` returns the new state (it may mutate `state`
+// and return it); it must throw *before* changing anything when it refuses
+// an event, because the host keeps the state as it was before that event.
+//
+// - `throw new UnknownEvent()`: the kind is not handled (WIT `unknown-event`);
+// - `throw new Rejected("why")`: invalid for the state (WIT `rejected(why)`);
+// - any other exception thrown by `handle` (a TypeError on a missing field,
+//   ...) is reported as `rejected` with its name and message.
+//
+// State is serialised as canonical JSON (`canonicalJson`): keys sorted by
+// code point, no whitespace, UTF-8, floats written as Rust's serde_json
+// writes them, so the same events give byte-identical snapshots in every
+// language Hume supports. (JavaScript has one number type: an integral float
+// such as 2.0 is written `2`, and integers beyond 2^53 lose precision; keep
+// such numbers out of states that must match other languages.)
+//
+// This module has no component imports: `node --test` runs it as is (see
+// `Harness`).
+
+// Errors are recognised by this brand, not by `instanceof`, so that an app
+// importing its own copy of this module still maps its errors correctly.
+const BRAND = Symbol.for("hume-guest.event-error");
+
+/** The projection does not handle this kind of event (WIT `unknown-event`). */
+export class UnknownEvent extends Error {
+  constructor(message = "unknown event kind") {
+    super(message);
+    this.name = "UnknownEvent";
+    this[BRAND] = "unknown-event";
+  }
+}
+
+/** The event is invalid for the current state (WIT `rejected(message)`). */
+export class Rejected extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "Rejected";
+    this[BRAND] = "rejected";
+  }
+}
+
+function errorTag(err) {
+  return err !== null && typeof err === "object" ? err[BRAND] : undefined;
+}
+
+/** A batch stopped at event `index` because of `error` (UnknownEvent or Rejected). */
+export class BatchFailure extends Error {
+  constructor(index, error) {
+    super(`event ${index} failed: ${error.message}`);
+    this.name = "BatchFailure";
+    this.index = index;
+    this.error = error;
+  }
+}
+
+// ------------------------------------------------------------ canonical JSON
+
+/** Format a finite non-integral double as Rust's serde_json (ryu) does. */
+function formatFloat(x) {
+  if (!Number.isFinite(x)) return "null";
+  if (Object.is(x, -0)) return "-0.0";
+  const neg = x < 0;
+  const exp = (neg ? -x : x).toExponential(); // shortest round-trip digits
+  const e = exp.indexOf("e");
+  const digits = exp.slice(0, e).replace(".", "");
+  const point = Number(exp.slice(e + 1)) + 1; // decimal point position
+  const n = digits.length;
+  const k = point - n;
+  let out;
+  if (k >= 0 && point <= 16) out = digits + "0".repeat(k) + ".0";
+  else if (point > 0 && point <= 16) out = digits.slice(0, point) + "." + digits.slice(point);
+  else if (point > -5 && point <= 0) out = "0." + "0".repeat(-point) + digits;
+  else if (n === 1) out = digits + "e" + (point - 1);
+  else out = digits[0] + "." + digits.slice(1) + "e" + (point - 1);
+  return neg ? "-" + out : out;
+}
+
+function formatNumber(x) {
+  if (Number.isInteger(x) && Math.abs(x) < 1e21) return String(x);
+  return formatFloat(x);
+}
+
+function byCodePoint(a, b) {
+  const la = a.length;
+  const lb = b.length;
+  let i = 0;
+  while (i < la && i < lb) {
+    const ca = a.codePointAt(i);
+    const cb = b.codePointAt(i);
+    if (ca !== cb) return ca < cb ? -1 : 1;
+    i += ca > 0xffff ? 2 : 1;
+  }
+  return la - i === lb - i ? 0 : la - i < lb - i ? -1 : 1;
+}
+
+function sortedKeys(obj) {
+  const keys = Object.keys(obj).sort();
+  for (const key of keys) {
+    // UTF-16 order differs from code-point order only around surrogates.
+    if (/[\ud800-\uffff]/.test(key)) return keys.sort(byCodePoint);
+  }
+  return keys;
+}
+
+function encode(value, out) {
+  switch (typeof value) {
+    case "string":
+      out.push(JSON.stringify(value));
+      return;
+    case "number":
+      out.push(formatNumber(value));
+      return;
+    case "boolean":
+      out.push(value ? "true" : "false");
+      return;
+    case "bigint":
+      out.push(value.toString());
+      return;
+    case "object":
+      if (value === null) {
+        out.push("null");
+        return;
+      }
+      if (Array.isArray(value)) {
+        out.push("[");
+        for (let i = 0; i < value.length; i++) {
+          if (i) out.push(",");
+          encode(value[i] === undefined ? null : value[i], out);
+        }
+        out.push("]");
+        return;
+      }
+      if (typeof value.toJSON === "function") {
+        encode(value.toJSON(), out);
+        return;
+      }
+      {
+        out.push("{");
+        let first = true;
+        for (const key of sortedKeys(value)) {
+          const v = value[key];
+          if (v === undefined || typeof v === "function") continue;
+          if (!first) out.push(",");
+          first = false;
+          out.push(JSON.stringify(key), ":");
+          encode(v, out);
+        }
+        out.push("}");
+      }
+      return;
+    default:
+      throw new TypeError(`${typeof value} is not JSON-serialisable`);
+  }
+}
+
+/** Canonical JSON text of `value` (see the header of this module). */
+export function canonicalJson(value) {
+  const out = [];
+  encode(value, out);
+  return out.join("");
+}
+
+// ------------------------------------------------------------ the engine
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function parseData(bytes) {
+  if (!bytes || bytes.length === 0) return null;
+  return JSON.parse(decoder.decode(bytes));
+}
+
+let hostLog = null;
+const LEVELS = ["trace", "debug", "info", "warn", "error"];
+
+/** `log.info("...")` etc. write to the host's log (no-op outside a component). */
+export const log = Object.fromEntries(
+  LEVELS.map((level) => [level, (message) => hostLog && hostLog(level, String(message))]),
+);
+
+/** Used by the entry `hume build` generates: routes `log` to the host import. */
+export function setHostLog(fn) {
+  hostLog = fn;
+}
+
+/**
+ * Wrap a projection definition into the functions the `projection` world
+ * exports (camelCase, as componentize-js expects them).
+ */
+export function plugin(def) {
+  if (typeof def.handle !== "function") {
+    throw new TypeError("a projection needs a handle(state, kind, data, event) function");
+  }
+  const name = def.name || "projection";
+  const version = def.version || "0.1.0";
+  const kinds = Array.from(def.kinds || []);
+  const initState = def.initState || (() => ({}));
+  const restoreState = def.restoreState || ((s) => s);
+  const dumpState = def.dumpState || ((s) => s);
+  const handle = def.handle.bind(def);
+  let state = null;
+  let projectionName = "";
+
+  /** Apply a batch; throws BatchFailure at the first failing event. */
+  function apply(events) {
+    let s = state;
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index];
+      try {
+        let data;
+        try {
+          data = parseData(event.data);
+        } catch (err) {
+          throw new Rejected(`event data is not valid JSON: ${err.message}`);
+        }
+        s = handle(s, event.kind, data, event);
+      } catch (err) {
+        state = s;
+        if (errorTag(err)) throw new BatchFailure(index, err);
+        const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        throw new BatchFailure(index, new Rejected(why));
+      }
+    }
+    state = s;
+  }
+
+  return {
+    describe() {
+      return { name, version, kinds, stateEncoding: "json" };
+    },
+    initState(projection) {
+      projectionName = projection;
+      state = initState.call(def, projection);
+    },
+    restore(projection, bytes) {
+      let parsed;
+      try {
+        parsed = JSON.parse(decoder.decode(bytes));
+      } catch (err) {
+        throw `snapshot is not valid JSON: ${err.message}`;
+      }
+      projectionName = projection;
+      state = restoreState.call(def, parsed);
+    },
+    handleEvents(events) {
+      try {
+        apply(events);
+      } catch (err) {
+        if (!(err instanceof BatchFailure)) throw err;
+        const error =
+          errorTag(err.error) === "unknown-event"
+            ? { tag: "unknown-event" }
+            : { tag: "rejected", val: err.error.message };
+        // componentize-js turns a thrown plain value into the `err` payload.
+        throw { index: err.index, error };
+      }
+    },
+    snapshot() {
+      return encoder.encode(canonicalJson(dumpState.call(def, state)));
+    },
+    onCaughtUp(offset) {
+      if (def.onCaughtUp) def.onCaughtUp(state, offset);
+    },
+    query(request) {
+      if (!def.query) throw "this projection answers no queries";
+      try {
+        const parsed = request.length ? JSON.parse(decoder.decode(request)) : null;
+        return encoder.encode(canonicalJson(def.query(state, parsed)));
+      } catch (err) {
+        throw err instanceof Error ? err.message : String(err);
+      }
+    },
+    // For tests (Harness): not part of the world.
+    _apply: apply,
+    _state: () => state,
+    _projection: () => projectionName,
+  };
+}
+
+/**
+ * Drive a projection in plain Node.js, exactly as the component does:
+ *
+ *   const h = new Harness(kv);
+ *   h.apply("add", { key: "a", value: 1 });
+ *   assert.equal(h.snapshot(), '{"a":1}');
+ */
+export class Harness {
+  constructor(def, projection = "test") {
+    this.plugin = plugin(def);
+    this.plugin.initState(projection);
+    this.position = 0n;
+  }
+
+  /** The current in-memory state. */
+  get state() {
+    return this.plugin._state();
+  }
+
+  /** Apply one event; throws UnknownEvent or Rejected. */
+  apply(kind, data = null, stream = "test") {
+    try {
+      this.applyBatch([[kind, data, stream]]);
+    } catch (err) {
+      throw err instanceof BatchFailure ? err.error : err;
+    }
+  }
+
+  /** Apply [kind, data, stream?] tuples as one batch; throws BatchFailure. */
+  applyBatch(events) {
+    const batch = events.map(([kind, data, stream = "test"]) => {
+      this.position += 1n;
+      return {
+        position: this.position,
+        stream,
+        revision: this.position,
+        kind,
+        data: data === null || data === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(data)),
+        metadata: new Uint8Array(),
+        timestamp: 0n,
+      };
+    });
+    this.plugin._apply(batch);
+  }
+
+  /** The canonical JSON snapshot, as a string. */
+  snapshot() {
+    return decoder.decode(this.plugin.snapshot());
+  }
+
+  /** Replace the state with a snapshot (string or bytes). */
+  restore(snapshot) {
+    const bytes = typeof snapshot === "string" ? encoder.encode(snapshot) : snapshot;
+    this.plugin.restore(this.plugin._projection(), bytes);
+  }
+
+  /** Ask a query (a JSON-able value); returns the parsed answer. */
+  query(request) {
+    return JSON.parse(decoder.decode(this.plugin.query(encoder.encode(JSON.stringify(request)))));
+  }
+}
