@@ -388,6 +388,11 @@ fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
         (None, Some(e)) => e.clone(),
         (None, None) => String::new(),
     };
+    // One line, bounded: `--json` has the whole message.
+    let mut error = error.lines().next().unwrap_or_default().to_string();
+    if error.chars().count() > 160 {
+        error = error.chars().take(157).collect::<String>() + "...";
+    }
     vec![
         label.to_string(),
         s.state.to_string(),
