@@ -365,7 +365,7 @@ fn classify(
             limit: Limit::Memory,
             call,
             detail: format!(
-                "it tried to grow its memory to {desired} bytes, the limit is {} bytes ({err:#})",
+                "it tried to grow its memory to {desired} bytes, the limit is {} bytes",
                 limits.max_memory_bytes
             ),
         };

@@ -173,11 +173,14 @@ impl Runtime {
             .as_ref()
             .map(|dir| dir.join(format!("{hash}-{}.cwasm", self.inner.engine_tag)));
         if let Some(path) = &cached {
-            if path.exists() {
+            // Read the file rather than map it (`deserialize_file`): a mapped
+            // file truncated by someone else would crash the process (SIGBUS).
+            if let Ok(bytes) = std::fs::read(path) {
                 // SAFETY: the file was written by `Component::serialize` of an
                 // engine with the same compatibility hash (it is in the name),
-                // into the host's own cache directory, atomically (rename).
-                match unsafe { Component::deserialize_file(engine, path) } {
+                // into the host's own cache directory, atomically (rename);
+                // wasmtime still checks its header and engine settings.
+                match unsafe { Component::deserialize(engine, &bytes) } {
                     Ok(component) => return Ok(component),
                     Err(err) => tracing::warn!(
                         path = %path.display(),

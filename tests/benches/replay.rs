@@ -1,0 +1,157 @@
+//! Replay speed: 1,000,000 `kv` events (keys drawn from 10,000, payloads of
+//! about 60 bytes) folded through the wasm plugin in the real runtime, and
+//! through the same projection compiled natively via the SDK, in one run.
+//!
+//! `cargo bench -p hume-tests --bench replay` prints criterion's figures and
+//! a summary line with both rates and their ratio (goal: wasm >= 1M
+//! events/s and >= 0.5x native). `HUME_BENCH_BATCH` overrides the batch size.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hume::log::RecordedEvent;
+use hume::plugin::{Limits, Plugin, Runtime, RuntimeConfig};
+use hume::projection::{Folder, Snapshot};
+use hume_guest::EventMeta;
+
+const EVENTS: u64 = 1_000_000;
+const KEYS: u64 = 10_000;
+
+/// Deterministic events: mostly `add`, every 20th a `remove`.
+fn events() -> Vec<RecordedEvent> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    (1..=EVENTS)
+        .map(|position| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let key = seed % KEYS;
+            let (kind, data) = if position % 20 == 0 {
+                ("remove", format!(r#"{{"key":"key-{key:05}"}}"#))
+            } else {
+                (
+                    "add",
+                    format!(
+                        r#"{{"key":"key-{key:05}","value":{{"n":{},"tag":"item-{:08}"}}}}"#,
+                        seed % 1_000_000,
+                        position
+                    ),
+                )
+            };
+            RecordedEvent {
+                position,
+                stream: format!("kv-{}", key % 100),
+                revision: position,
+                kind: kind.to_string(),
+                data: data.into_bytes(),
+                metadata: None,
+                timestamp: 1_700_000_000_000 + position,
+            }
+        })
+        .collect()
+}
+
+fn batch_size() -> usize {
+    std::env::var("HUME_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// Every event through the wasm plugin, in batches; returns the final state.
+async fn replay_wasm(plugin: &Plugin, events: &[RecordedEvent], batch: usize) -> Snapshot {
+    let mut folder = Folder::start(plugin, "bench", None, true, Limits::default())
+        .await
+        .expect("start");
+    for chunk in events.chunks(batch) {
+        folder.apply(chunk).await.expect("apply");
+    }
+    folder.snapshot().await.expect("snapshot")
+}
+
+/// The same projection natively: the SDK's own batch path on `kv::Kv`.
+fn replay_native(events: &[RecordedEvent], batch: usize) -> Vec<u8> {
+    let mut state = kv::Kv::default();
+    for chunk in events.chunks(batch) {
+        hume_guest::apply_batch(
+            &mut state,
+            chunk.iter().map(|e| EventMeta {
+                position: e.position,
+                stream: &e.stream,
+                revision: e.revision,
+                kind: &e.kind,
+                data: &e.data,
+                metadata: e.metadata.as_deref().unwrap_or_default(),
+                timestamp: e.timestamp,
+            }),
+        )
+        .expect("native apply");
+    }
+    hume_guest::snapshot(&state)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let plugin = runtime
+        .load(&std::fs::read(hume_tests::KV_WASM).unwrap())
+        .unwrap();
+    let events = events();
+    let batch = batch_size();
+    let bytes: usize = events.iter().map(|e| e.data.len()).sum();
+    eprintln!(
+        "{} events, mean payload {} bytes, batch {batch}",
+        events.len(),
+        bytes / events.len()
+    );
+
+    // Same result both ways, then a best-of-3 summary with the ratio.
+    let wasm_state = rt.block_on(replay_wasm(&plugin, &events, batch));
+    let native_state = replay_native(&events, batch);
+    assert_eq!(
+        wasm_state.state, native_state,
+        "wasm and native states differ"
+    );
+    let best = |f: &mut dyn FnMut()| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let wasm = best(&mut || {
+        rt.block_on(replay_wasm(&plugin, &events, batch));
+    });
+    let native = best(&mut || {
+        replay_native(&events, batch);
+    });
+    let rate = |d: Duration| EVENTS as f64 / d.as_secs_f64();
+    eprintln!(
+        "SUMMARY replay 1M kv events (batch {batch}): wasm {:.0} events/s, native {:.0} events/s, ratio {:.2}x",
+        rate(wasm),
+        rate(native),
+        rate(wasm) / rate(native)
+    );
+
+    let mut group = c.benchmark_group("replay_1m_kv");
+    group.throughput(Throughput::Elements(EVENTS));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_with_input(BenchmarkId::new("wasm", batch), &events, |b, events| {
+        b.iter(|| rt.block_on(replay_wasm(&plugin, events, batch)))
+    });
+    group.bench_with_input(BenchmarkId::new("native", batch), &events, |b, events| {
+        b.iter(|| replay_native(events, batch))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
