@@ -30,6 +30,12 @@ pub struct Slot<P>(UnsafeCell<Option<P>>);
 // SAFETY: wasm32 components run one thread; see `Slot`.
 unsafe impl<P> Sync for Slot<P> {}
 
+impl<P> Default for Slot<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<P> Slot<P> {
     /// An empty slot (before `init-state` / `restore`).
     pub const fn new() -> Self {

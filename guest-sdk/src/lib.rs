@@ -49,8 +49,9 @@
 //! How events are decoded: see [`decode`]. A kind the event enum does not
 //! know is answered `unknown-event` without touching the state; data that
 //! does not fit the variant is `rejected` with serde's message. State is
-//! snapshotted and restored as JSON with serde; use `BTreeMap` (not `HashMap`)
-//! so the JSON is canonical (sorted keys) and identical across languages.
+//! snapshotted and restored as JSON with serde; use `BTreeMap` or
+//! [`StateMap`] (not a plain `HashMap`) so the JSON is canonical (sorted
+//! keys) and identical across languages.
 //!
 //! The SDK logic ([`apply`], [`apply_batch`], [`snapshot`], [`restore`]) is
 //! plain Rust, usable and tested natively; only the generated component glue
@@ -64,6 +65,7 @@ pub mod testing;
 
 mod batch;
 mod log;
+mod map;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -72,11 +74,11 @@ pub mod __glue;
 pub use batch::{apply, apply_batch, restore, snapshot, EventError, EventMeta, Failure};
 pub use decode::AnyEvent;
 pub use log::{log, Level};
+pub use map::{FixedState, StateMap};
 
 // Lets the macro-generated code of the SDK and the author's crate use the
 // same paths.
-#[doc(hidden)]
-pub use serde_json as __serde_json;
+#[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 

@@ -7,16 +7,16 @@
 //! State: the JSON object of keys, sorted (`{"a": 1, "b": [true]}`).
 //! Query: `{"key": "<k>"}` answers `{"value": <value or null>}`.
 
-use std::collections::BTreeMap;
-
-use hume_guest::{EventMeta, Projection, Reject};
+use hume_guest::{EventMeta, Projection, Reject, StateMap};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The state: every key that was added and not removed since.
+/// The state: every key that was added and not removed since. A
+/// [`StateMap`] (hash map, JSON with sorted keys): kv states are large and
+/// updated on every event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Kv(pub BTreeMap<String, Value>);
+pub struct Kv(pub StateMap<Value>);
 
 /// The events `kv` handles.
 #[derive(Debug, Deserialize)]
