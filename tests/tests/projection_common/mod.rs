@@ -192,18 +192,20 @@ impl Api {
     }
 }
 
-/// `hume replay PLUGIN --events FILE` over the events of `category` in the
-/// server's log (exported with `hume read --category`): the offline
-/// `{"offset", "state"}`.
+/// `hume replay PLUGIN --events FILE` over events of the server's log
+/// exported with `hume read SOURCE...` (e.g. `["--category", "kv-"]` or
+/// `["--all"]`): the offline `{"offset", "state"}`.
 pub fn offline_replay(
     server: &TestServer,
     plugin: &str,
-    category: &str,
+    source: &[&str],
     dir: &Path,
     extra: &[&str],
 ) -> Value {
-    let events = cli_ok(server, &["read", "--category", category]);
-    let file = dir.join(format!("{category}events.ndjson"));
+    let mut read = vec!["read"];
+    read.extend_from_slice(source);
+    let events = cli_ok(server, &read);
+    let file = dir.join("replay-events.ndjson");
     std::fs::write(&file, events).expect("write events file");
     let mut args = vec![
         "replay",
