@@ -136,7 +136,15 @@ async fn post_batch(
         .await
 }
 
+/// Check a stream name (or category prefix) before it goes into a URL,
+/// where control characters would be silently dropped.
+fn check_stream(what: &str, name: &str) -> anyhow::Result<()> {
+    hume::log::validate_stream_name(name)
+        .map_err(|reason| anyhow::anyhow!("invalid {what} {name:?}: {reason}"))
+}
+
 async fn append(client: &Client, args: AppendArgs) -> anyhow::Result<ExitCode> {
+    check_stream("stream name", &args.stream)?;
     let outcome = match &args.file {
         None => {
             let (Some(kind), Some(data)) = (&args.kind, &args.data) else {
@@ -283,8 +291,10 @@ async fn read(client: &Client, args: ReadArgs) -> anyhow::Result<ExitCode> {
     let (segments, from_key): (Vec<&str>, &str) = if args.all {
         (vec!["all"], "from_position")
     } else if let Some(prefix) = &args.category {
+        check_stream("category prefix", prefix)?;
         (vec!["categories", prefix.as_str()], "from_position")
     } else if let Some(stream) = &args.stream {
+        check_stream("stream name", stream)?;
         (vec!["streams", stream.as_str()], "from_revision")
     } else {
         bail!("say what to read: a STREAM, --all or --category PREFIX");
