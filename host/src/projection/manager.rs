@@ -456,6 +456,13 @@ impl Manager {
                 let mut version = version;
                 if req.keep_state {
                     version.keep_state_from = Some(record.active.plugin_hash.clone());
+                    // Seed from the state as it is now, not from an older snapshot.
+                    if let Err(err) = self
+                        .ask(&req.name, None, |reply| Command::TakeSnapshot { reply })
+                        .await
+                    {
+                        warn!(projection = %req.name, error = %err, "cannot snapshot the running version; the new one starts from its last snapshot");
+                    }
                 }
                 let replaced = record.pending.take();
                 let unused = match &replaced {

@@ -1,0 +1,152 @@
+//! New versions of a deployed projection (blue/green) and telemetry, against
+//! a real `hume serve`.
+
+mod projection_common;
+
+use hume_tests::server::TestServer;
+use hume_tests::{COUNTER_WASM, KV_WASM};
+use projection_common::{cli_ok, variant, Api};
+use serde_json::{json, Value};
+
+/// A different plugin under an existing name is built from 0 beside the
+/// running one, then takes over; the old one served reads meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_is_built_beside_the_old_one_and_swapped_in() {
+    let dir = hume_tests::temp_dir();
+    let mut server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.deploy("p", KV_WASM, &["s-*"], json!({})).await;
+    for i in 0..50 {
+        api.append(
+            &format!("s-{}", i % 3),
+            &[("add", json!({"key": format!("k{i}"), "value": i}))],
+        )
+        .await;
+    }
+    let old_hash = api.status("p").await["plugin_hash"].clone();
+
+    let out = cli_ok(&server, &["deploy", "p", COUNTER_WASM, "--stream", "s-*"]);
+    assert!(out.contains("building counter"), "{out}");
+    let s = api
+        .wait_status("p", "swapped to counter", |s| s["plugin_name"] == "counter")
+        .await;
+    assert_ne!(s["plugin_hash"], old_hash);
+    assert!(s["pending"].is_null(), "{s}");
+    assert_eq!(api.state("p").await, json!({"add": 50}));
+
+    // The swap is durable.
+    server.stop();
+    server.restart();
+    let api = Api::new(&server);
+    assert_eq!(api.state("p").await, json!({"add": 50}));
+    assert_eq!(api.status("p").await["plugin_name"], "counter");
+}
+
+/// `--keep-state`: the new version starts from the old one's snapshot
+/// instead of rebuilding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_state_seeds_the_new_version_with_the_old_snapshot() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.deploy("kv", KV_WASM, &["kv"], json!({})).await;
+    let events: Vec<(&str, Value)> = (0..40)
+        .map(|i| ("add", json!({"key": format!("k{}", i % 10), "value": i})))
+        .collect();
+    api.append("kv", &events).await;
+    // No snapshot yet (every 100 events by default): deploy takes one.
+    let before = api.snapshot("kv").await;
+    assert!(api.status("kv").await["last_snapshot"].is_null());
+
+    let v2 = dir.path().join("kv-v2.wasm");
+    std::fs::write(&v2, variant(&hume_tests::read_wasm(KV_WASM), "v2")).unwrap();
+    let out = cli_ok(
+        &server,
+        &[
+            "deploy",
+            "kv",
+            v2.to_str().unwrap(),
+            "--stream",
+            "kv",
+            "--keep-state",
+        ],
+    );
+    assert!(out.contains("building"), "{out}");
+    let old_hash = api.status("kv").await["plugin_hash"].clone();
+    let s = api
+        .wait_status("kv", "swapped", |s| s["plugin_hash"] != old_hash)
+        .await;
+    assert_eq!(
+        s["applied"], 0,
+        "started from the old snapshot, nothing re-applied: {s}"
+    );
+    assert_eq!(api.snapshot("kv").await, before);
+    api.append("kv", &[("add", json!({"key": "new", "value": 1}))])
+        .await;
+    assert_eq!(api.state("kv").await["new"], 1);
+
+    // Deploying the running hash again is refused; a third version without
+    // --keep-state rebuilds from 0.
+    let (code, body) = api
+        .deploy_raw(
+            "kv",
+            &variant(&hume_tests::read_wasm(KV_WASM), "v2"),
+            &["kv"],
+            json!({}),
+            false,
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = api
+        .deploy_raw(
+            "kv",
+            &variant(&hume_tests::read_wasm(KV_WASM), "v3"),
+            &["kv"],
+            json!({}),
+            false,
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let v2_hash = api.status("kv").await["plugin_hash"].clone();
+    let s = api
+        .wait_status("kv", "swapped to v3", |s| s["plugin_hash"] != v2_hash)
+        .await;
+    assert_eq!(s["applied"], 41, "rebuilt from 0: {s}");
+    assert_eq!(api.state("kv").await["new"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exposed_for_prometheus() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.deploy(
+        "kv",
+        KV_WASM,
+        &["kv"],
+        json!({"snapshot_every": 2, "strict": false}),
+    )
+    .await;
+    api.append(
+        "kv",
+        &[
+            ("add", json!({"key": "a", "value": 1})),
+            ("odd", json!({})),
+            ("add", json!({"key": "b", "value": 2})),
+        ],
+    )
+    .await;
+    api.state("kv").await;
+    let text = server.get_raw("/metrics");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for needle in [
+        "hume_projection_events_applied_total{projection=\"kv\"} 2",
+        "hume_projection_events_skipped_total{projection=\"kv\"} 1",
+        "hume_projection_lag{projection=\"kv\"}",
+        "hume_projection_snapshots_total{projection=\"kv\"}",
+        "hume_projection_snapshot_duration_seconds",
+        "hume_plugin_call_duration_seconds",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}
