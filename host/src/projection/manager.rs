@@ -312,7 +312,7 @@ impl Manager {
         };
         let pending = record.pending.take().expect("checked above");
         record.active = pending;
-        let unused = self.unused_hashes(name, &[old_hash.clone()], Some(&record));
+        let unused = self.unused_hashes(name, std::slice::from_ref(&old_hash), Some(&record));
         self.inner.records.save(&record, None, &unused)?;
         let old = {
             let mut entries = self.write_entries();
@@ -466,7 +466,7 @@ impl Manager {
                 }
                 let replaced = record.pending.take();
                 let unused = match &replaced {
-                    Some(p) => self.unused_hashes(&req.name, &[p.plugin_hash.clone()], None),
+                    Some(p) => self.unused_hashes(&req.name, std::slice::from_ref(&p.plugin_hash), None),
                     None => Vec::new(),
                 };
                 record.pending = Some(version.clone());
