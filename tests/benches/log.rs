@@ -1,0 +1,205 @@
+//! Event log benchmarks, one run, figures printed as a table:
+//!
+//! (a) durable append throughput (fsync before ack, group commit) with 1,
+//!     16 and 64 concurrent appenders of 1-event batches, library level;
+//! (b) the baseline: a raw RocksDB `WriteBatch` with `sync = true` per
+//!     event from one thread;
+//! (c) bulk import of 1,000,000 events with `hume append --file
+//!     --batch-size 10000` into a release `hume serve`;
+//! (d) a full read of those 1,000,000 events via `/all` pages and via the
+//!     library (`EventLog::read` pages).
+//!
+//! These are multi-second end-to-end runs over a large log, so they time
+//! themselves instead of going through criterion's repeated sampling.
+//! Run: `cargo bench -p hume-tests --bench log` (`HUME_BENCH_EVENTS=N` to
+//! change the 1,000,000).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hume::db::{rocksdb, Db, DbOptions, CF_EVENTS};
+use hume::log::{EventLog, ExpectedRevision, LogOptions, NewEvent, RocksLog, Selector};
+use hume_tests::server::TestServer;
+use serde_json::json;
+
+fn rate(n: u64, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn row(name: &str, n: u64, d: Duration) -> f64 {
+    let r = rate(n, d);
+    println!("{name:<58} {n:>9} events {:>9.3} s {r:>12.0} events/s", d.as_secs_f64());
+    r
+}
+
+fn group_commit(rt: &tokio::runtime::Runtime, appenders: u64, per_appender: u64) -> f64 {
+    let dir = hume_tests::temp_dir();
+    let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(db, LogOptions::default()).unwrap());
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for a in 0..appenders {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = format!("bench-{a}");
+                for i in 0..per_appender {
+                    let e = NewEvent::json("tick", &json!({"a": a, "i": i}), None);
+                    log.append(&stream, vec![e], ExpectedRevision::Any).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(log.head(), appenders * per_appender);
+    row(
+        &format!("(a) group commit, {appenders} appenders x 1-event appends"),
+        appenders * per_appender,
+        elapsed,
+    )
+}
+
+fn raw_baseline(writes: u64) -> f64 {
+    let dir = hume_tests::temp_dir();
+    let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
+    let cf = db.cf(CF_EVENTS);
+    let mut opts = rocksdb::WriteOptions::default();
+    opts.set_sync(true);
+    let value = br#"{"a":0,"i":0}"#.repeat(2);
+    let start = Instant::now();
+    for i in 1..=writes {
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(&cf, i.to_be_bytes(), value);
+        db.raw().write_opt(batch, &opts).unwrap();
+    }
+    row("(b) raw RocksDB WriteBatch sync=true per event, 1 thread", writes, start.elapsed())
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing to filter here.
+    let total: u64 = std::env::var("HUME_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("event log benchmarks (release build; data in {})", std::env::temp_dir().display());
+
+    let baseline = raw_baseline(2_000);
+    let g1 = group_commit(&rt, 1, 2_000);
+    let g16 = group_commit(&rt, 16, 500);
+    let g64 = group_commit(&rt, 64, 400);
+    println!(
+        "    ratios vs baseline: 1 appender {:.1}x, 16 appenders {:.1}x, 64 appenders {:.1}x",
+        g1 / baseline,
+        g16 / baseline,
+        g64 / baseline
+    );
+
+    // (c) bulk import through the CLI into a release server.
+    let tmp = hume_tests::temp_dir();
+    let file = tmp.path().join("events.ndjson");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        for i in 0..total {
+            writeln!(
+                f,
+                r#"{{"kind":"deposited","data":{{"account":{},"amount":{},"note":"bulk import"}}}}"#,
+                i % 1000,
+                i % 97
+            )
+            .unwrap();
+        }
+    }
+    let size = std::fs::metadata(&file).unwrap().len();
+    let data = tmp.path().join("data");
+    let mut server = TestServer::start(&data);
+    let start = Instant::now();
+    let status = std::process::Command::new(hume_tests::hume_bin())
+        .args(["--url", server.url(), "append", "bulk", "--file"])
+        .arg(&file)
+        .args(["--batch-size", "10000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let import = start.elapsed();
+    assert!(status.success());
+    row(
+        &format!("(c) hume append --file ({} MB) --batch-size 10000", size / 1_000_000),
+        total,
+        import,
+    );
+
+    // (d) full read via /all pages.
+    let url = server.url().to_string();
+    let start = Instant::now();
+    let read = rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut from = 1u64;
+        let mut n = 0u64;
+        loop {
+            let body = http
+                .get(format!("{url}/all?from_position={from}&limit=10000"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            #[derive(serde::Deserialize)]
+            struct Page<'a> {
+                #[serde(borrow)]
+                events: Vec<&'a serde_json::value::RawValue>,
+                next: Option<u64>,
+            }
+            let page: Page = serde_json::from_slice(&body).unwrap();
+            n += page.events.len() as u64;
+            match page.next {
+                Some(next) => from = next,
+                None => return n,
+            }
+        }
+    });
+    assert_eq!(read, total);
+    row("(d) full read via GET /all pages of 10000 (HTTP + JSON)", total, start.elapsed());
+    server.stop();
+
+    // (d) full read via the library.
+    let db = Db::open(&data, &DbOptions::default()).unwrap();
+    let log = RocksLog::open(db, LogOptions::default()).unwrap();
+    for pass in ["cold", "warm"] {
+        let start = Instant::now();
+        let mut from = 1;
+        let mut n = 0u64;
+        loop {
+            let page = log.read(from, &Selector::all(), 10_000).unwrap();
+            n += page.events.len() as u64;
+            match page.next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        assert_eq!(n, total);
+        row(&format!("(d) full read via library EventLog::read pages of 10000 ({pass})"), n, start.elapsed());
+    }
+    // A filtered scan whose category matches nothing: the skip path (only
+    // the stream name of each event is looked at).
+    let start = Instant::now();
+    let sel = Selector::parse(&["other-*"]).unwrap();
+    let mut from = 1;
+    let scanned = loop {
+        let page = log.read(from, &sel, 10_000).unwrap();
+        match page.next {
+            Some(next) => from = next,
+            None => break page.last_scanned,
+        }
+    };
+    row("(d) filtered scan, nothing matches (stream peeked, rest skipped)", scanned, start.elapsed());
+}
