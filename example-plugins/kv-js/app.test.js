@@ -46,7 +46,7 @@ test("query by key", () => {
 
 test("canonical JSON matches serde_json", () => {
   assert.equal(canonicalJson({ b: 1, a: [0.1, 1.5e300, 1e-7, 0.00001, 123.5, -2.5] }),
-    '{"a":[0.1,1.5e300,1e-7,0.00001,123.5,-2.5],"b":1}');
+    '{"a":[0.1,1.5e+300,1e-7,0.00001,123.5,-2.5],"b":1}');
   assert.equal(canonicalJson({ "\u{1F600}": 1, "\uFFFF": 2, "é\n": "\u0001" }),
     '{"é\\n":"\\u0001","\uFFFF":2,"\u{1F600}":1}');
 });

@@ -512,7 +512,9 @@ bool hume_json_i64(const hume_json *v, int64_t *out) {
 
 /* ------------------------------------------------------------ canonical writer */
 
-/* Write a finite double as ryu (Rust's serde_json) does. */
+/* Write a double as Rust's serde_json (1.0.154, zmij) does: shortest
+ * round-trip digits; fixed notation when the decimal exponent is in -5..=15,
+ * else 1.5e+300 / 1e-7. */
 static void write_f64(hume_buf *out, double x) {
   if (x != x || x - x != 0) { hume_buf_puts(out, "null"); return; }
   if (x == 0) { hume_buf_puts(out, signbit(x) ? "-0.0" : "0.0"); return; }
@@ -554,7 +556,7 @@ static void write_f64(hume_buf *out, double x) {
       hume_buf_putc(out, '.');
       hume_buf_push(out, digits + 1, (size_t)(n - 1));
     }
-    hume_buf_printf(out, "e%d", kk - 1);
+    hume_buf_printf(out, "e%+d", kk - 1);
   }
 }
 

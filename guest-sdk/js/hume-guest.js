@@ -74,7 +74,11 @@ export class BatchFailure extends Error {
 
 // ------------------------------------------------------------ canonical JSON
 
-/** Format a finite non-integral double as Rust's serde_json (ryu) does. */
+/**
+ * Format a double as Rust's serde_json (1.0.154, zmij) does: shortest
+ * round-trip digits; fixed notation when the decimal exponent is in -5..=15,
+ * else `1.5e+300` / `1e-7`.
+ */
 function formatFloat(x) {
   if (!Number.isFinite(x)) return "null";
   if (Object.is(x, -0)) return "-0.0";
@@ -89,8 +93,11 @@ function formatFloat(x) {
   if (k >= 0 && point <= 16) out = digits + "0".repeat(k) + ".0";
   else if (point > 0 && point <= 16) out = digits.slice(0, point) + "." + digits.slice(point);
   else if (point > -5 && point <= 0) out = "0." + "0".repeat(-point) + digits;
-  else if (n === 1) out = digits + "e" + (point - 1);
-  else out = digits[0] + "." + digits.slice(1) + "e" + (point - 1);
+  else {
+    const e = point - 1;
+    const exp = (e >= 0 ? "e+" : "e-") + Math.abs(e);
+    out = n === 1 ? digits + exp : digits[0] + "." + digits.slice(1) + exp;
+  }
   return neg ? "-" + out : out;
 }
 

@@ -150,8 +150,11 @@ class BatchFailure(Exception):
 # ---------------------------------------------------------------- canonical JSON
 
 def _format_float(x: float) -> str:
-    """Format a float exactly as Rust's serde_json (ryu) does, so that states
-    holding floats are byte-identical across languages."""
+    """Format a float exactly as Rust's serde_json (1.0.154, zmij) does, so
+    that states holding floats are byte-identical across languages: shortest
+    round-trip digits; fixed notation when the decimal exponent is in
+    -5..=15 (``0.00001``, ``1000000000000000.0``), else ``1.5e+300`` /
+    ``1e-7``."""
     if not math.isfinite(x):
         return "null"  # serde_json writes non-finite floats as null
     r = repr(x)
@@ -182,10 +185,10 @@ def _format_float(x: float) -> str:
         out = digits[:kk] + "." + digits[kk:]
     elif -5 < kk <= 0:
         out = "0." + "0" * (-kk) + digits
-    elif n == 1:
-        out = digits + "e" + str(kk - 1)
     else:
-        out = digits[0] + "." + digits[1:] + "e" + str(kk - 1)
+        e = kk - 1
+        exp = ("e+" if e >= 0 else "e-") + str(abs(e))
+        out = digits + exp if n == 1 else digits[0] + "." + digits[1:] + exp
     return "-" + out if neg else out
 
 
