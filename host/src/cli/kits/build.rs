@@ -292,7 +292,9 @@ impl Builder<'_> {
             .arg("-o")
             .arg(self.out)
             .current_dir(self.dir)
-            .env_remove("VIRTUAL_ENV");
+            .env_remove("VIRTUAL_ENV")
+            // no __pycache__ folders in the author's project
+            .env("PYTHONDONTWRITEBYTECODE", "1");
         self.exec("componentize-py", &mut cmd)
     }
 

@@ -1,9 +1,10 @@
 //! Finding the guest toolchains `scripts/setup-kits.sh` installs.
 //!
-//! Search order for a tool: `$HUME_TOOLS` (the setup script's install root),
-//! a `.hume-tools/` folder in the project directory or one of its parents,
-//! in the current directory or its parents, next to the Hume repository this
-//! binary was built from, and finally `$PATH`.
+//! Search order for a tool: `$HUME_TOOLS` when set (the setup script's
+//! install root; then nothing else but `$PATH`), otherwise a `.hume-tools/`
+//! folder in the project directory or one of its parents, in the current
+//! directory or its parents, or next to the Hume repository this binary was
+//! built from; finally `$PATH`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +22,10 @@ pub const SETUP_HINT: &str = "run `scripts/setup-kits.sh` from the Hume reposito
 pub fn tool_roots(project: &Path) -> Vec<PathBuf> {
     let mut roots = Vec::new();
     if let Some(dir) = std::env::var_os("HUME_TOOLS") {
+        // An explicit install root is the only one searched (then $PATH).
         roots.push(PathBuf::from(dir));
+        roots.retain(|r| r.is_dir());
+        return roots;
     }
     let mut starts = vec![project.to_path_buf()];
     if let Ok(cwd) = std::env::current_dir() {
