@@ -1,0 +1,352 @@
+//! Live projection benchmarks against a real `hume serve` (release build),
+//! in one run:
+//!
+//! - (a) rebuild: `kv` deployed over a log of 1,000,000 events, events/s
+//!   until caught up, against the offline `hume replay` of the same events;
+//! - (b) append-to-visible latency: an acknowledged append followed by a
+//!   consistent `state` read, p50/p99 over 10,000 rounds on loopback;
+//! - (c) fan-out: 10,000 `counter` projections (one stream each), 100,000
+//!   events spread over their streams: time until all are caught up, server
+//!   RSS, and the time to restart them all from their snapshots.
+//!
+//! `cargo bench -p hume-tests --bench projection` runs all three. Sizes:
+//! `HUME_BENCH_PARTS=a,b,c`, `HUME_BENCH_EVENTS` (a), `HUME_BENCH_ROUNDS`
+//! (b), `HUME_BENCH_PROJECTIONS` and `HUME_BENCH_FANOUT_EVENTS` (c).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hume_tests::server::TestServer;
+use serde_json::{json, Value};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+struct Bench {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Bench {
+    fn new(server: &TestServer) -> Bench {
+        Bench {
+            url: server.url().to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status();
+        let v: Value = r.json().await.expect("JSON answer");
+        assert!(status.is_success(), "POST {path}: {status} {v}");
+        v
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status();
+        let v: Value = r.json().await.expect("JSON answer");
+        assert!(status.is_success(), "GET {path}: {status} {v}");
+        v
+    }
+
+    async fn deploy(&self, name: &str, wasm_b64: &str, streams: &[&str], options: Value) {
+        self.post(
+            "/projections",
+            &json!({"name": name, "plugin": wasm_b64, "streams": streams, "options": options}),
+        )
+        .await;
+    }
+
+    async fn head(&self) -> u64 {
+        self.get("/health").await["head"].as_u64().unwrap()
+    }
+}
+
+fn b64(path: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(hume_tests::read_wasm(path))
+}
+
+/// (a) rebuild of kv over a big log vs offline replay.
+async fn rebuild(dir: &std::path::Path) {
+    let events = env_or("HUME_BENCH_EVENTS", 1_000_000);
+    let server = TestServer::start(dir.join("rebuild"));
+    let b = Arc::new(Bench::new(&server));
+    let t = Instant::now();
+    let per_append = 1000u64;
+    let mut tasks = Vec::new();
+    let workers = 4u64;
+    for w in 0..workers {
+        let b = b.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = w;
+            while n * per_append < events {
+                let batch: Vec<Value> = (0..per_append)
+                    .map(|i| {
+                        let k = (n * per_append + i) * 7919 % 10_000;
+                        json!({"kind": "add", "data": {"key": format!("key-{k:05}"), "value": {"n": i, "tag": format!("item-{n:08}")}}})
+                    })
+                    .collect();
+                b.post(&format!("/streams/kv-{}", n % 100), &json!({ "events": batch }))
+                    .await;
+                n += workers;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let head = b.head().await;
+    eprintln!(
+        "(a) appended {head} events in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // Offline baseline: `hume replay` over the same events, exported.
+    let file = dir.join("kv-events.ndjson");
+    let out = Command::new(hume_tests::hume_bin())
+        .args(["read", "--category", "kv-"])
+        .env("HUME_URL", server.url())
+        .output()
+        .expect("hume read");
+    assert!(out.status.success());
+    std::fs::write(&file, &out.stdout).unwrap();
+    // Warm the compiled-plugin cache, then time the replay.
+    let cache = dir.join("replay-cache");
+    let replay = |file: &std::path::Path| {
+        let t = Instant::now();
+        let out = Command::new(hume_tests::hume_bin())
+            .args(["replay", hume_tests::KV_WASM, "--events"])
+            .arg(file)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .output()
+            .expect("hume replay");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (t.elapsed(), out.stdout)
+    };
+    let small = dir.join("one.ndjson");
+    std::fs::write(&small, out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    replay(&small);
+    let (offline, offline_out) = replay(&file);
+    let offline_rate = head as f64 / offline.as_secs_f64();
+    eprintln!(
+        "(a) offline `hume replay` of {head} events: {:.2} s = {:.0} events/s (process wall time, incl. reading the NDJSON file)",
+        offline.as_secs_f64(),
+        offline_rate
+    );
+    let offline_snap: Value = serde_json::from_slice(&offline_out).unwrap();
+
+    let kv = b64(hume_tests::KV_WASM);
+    for (label, options) in [
+        ("default options (snapshot every 100)", json!({})),
+        ("snapshot every 100,000", json!({"snapshot_every": 100_000})),
+    ] {
+        let name = format!("kv{}", label.len());
+        let t = Instant::now();
+        b.deploy(&name, &kv, &["kv-*"], options).await;
+        loop {
+            let s = b.get(&format!("/projections/{name}")).await;
+            if s["offset"].as_u64() == Some(head) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = t.elapsed();
+        let rate = head as f64 / took.as_secs_f64();
+        eprintln!(
+            "(a) live rebuild, {label}: {:.2} s = {:.0} events/s = {:.2}x offline",
+            took.as_secs_f64(),
+            rate,
+            rate / offline_rate
+        );
+        let live = b.get(&format!("/projections/{name}/snapshot")).await;
+        assert_eq!(live["state"], offline_snap["state"], "live == offline");
+        b.http
+            .delete(format!("{}/projections/{name}", b.url))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// (b) append → consistent read latency.
+async fn latency(dir: &std::path::Path) {
+    let rounds = env_or("HUME_BENCH_ROUNDS", 10_000);
+    let server = TestServer::start(dir.join("latency"));
+    let b = Bench::new(&server);
+    b.deploy("kv", &b64(hume_tests::KV_WASM), &["kv"], json!({}))
+        .await;
+    let mut samples = Vec::with_capacity(rounds as usize);
+    for i in 0..rounds + 100 {
+        let key = format!("k{}", i % 100);
+        let t = Instant::now();
+        b.post(
+            "/streams/kv",
+            &json!({"events": [{"kind": "add", "data": {"key": key, "value": i}}]}),
+        )
+        .await;
+        let state = b.get("/projections/kv/state").await;
+        let took = t.elapsed();
+        assert_eq!(state[&key], i, "visible");
+        if i >= 100 {
+            samples.push(took);
+        }
+    }
+    samples.sort();
+    let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
+    eprintln!(
+        "(b) append + consistent read over {rounds} rounds: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.5).as_secs_f64() * 1e3,
+        p(0.99).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+/// (c) many projections.
+async fn fanout(dir: &std::path::Path) {
+    let count = env_or("HUME_BENCH_PROJECTIONS", 10_000);
+    let events = env_or("HUME_BENCH_FANOUT_EVENTS", 100_000);
+    let mut server = TestServer::start(dir.join("fanout"));
+    let b = Arc::new(Bench::new(&server));
+    let counter = Arc::new(b64(hume_tests::COUNTER_WASM));
+    let rss0 = rss_mib(server.pid().unwrap());
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    let workers = 8;
+    for w in 0..workers {
+        let (b, counter) = (b.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < count {
+                b.deploy(&format!("c{i}"), &counter, &[&format!("c-{i}")], json!({}))
+                    .await;
+                i += workers;
+            }
+        }));
+    }
+    for t in tasks.drain(..) {
+        t.await.unwrap();
+    }
+    eprintln!(
+        "(c) deployed {count} counter projections in {:.1} s; RSS {:.0} MiB (empty server: {rss0:.0} MiB)",
+        t.elapsed().as_secs_f64(),
+        rss_mib(server.pid().unwrap())
+    );
+
+    let t = Instant::now();
+    let per = (events / count).max(1);
+    for w in 0..workers {
+        let b = b.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < count {
+                let batch: Vec<Value> = (0..per).map(|_| json!({"kind": "tick", "data": {}})).collect();
+                b.post(&format!("/streams/c-{i}"), &json!({ "events": batch }))
+                    .await;
+                i += workers;
+            }
+        }));
+    }
+    for t in tasks.drain(..) {
+        t.await.unwrap();
+    }
+    let appended = t.elapsed();
+    let head = b.head().await;
+    let caught_up = |b: Arc<Bench>| async move {
+        loop {
+            let all = b.get("/projections").await;
+            let list = all["projections"].as_array().unwrap();
+            let behind = list
+                .iter()
+                .filter(|s| s["lag"].as_u64() != Some(0) || s["state"] != "running")
+                .count();
+            if behind == 0 && list.len() as u64 == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    caught_up(b.clone()).await;
+    eprintln!(
+        "(c) {head} events appended in {:.1} s; all {count} projections caught up after {:.1} s; RSS {:.0} MiB",
+        appended.as_secs_f64(),
+        t.elapsed().as_secs_f64(),
+        rss_mib(server.pid().unwrap())
+    );
+    let sample = b.get("/projections/c0/state").await;
+    assert_eq!(sample, json!({"tick": per}));
+
+    let t = Instant::now();
+    server.stop();
+    eprintln!(
+        "(c) clean shutdown with {count} final snapshots: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    server.restart();
+    let b = Arc::new(Bench::new(&server));
+    let listening = t.elapsed();
+    caught_up(b.clone()).await;
+    eprintln!(
+        "(c) restart: listening after {:.2} s, all {count} projections running from their snapshots after {:.2} s; RSS {:.0} MiB",
+        listening.as_secs_f64(),
+        t.elapsed().as_secs_f64(),
+        rss_mib(server.pid().unwrap())
+    );
+    assert_eq!(b.get("/projections/c1/state").await, json!({"tick": per}));
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs it with no
+    // arguments: do nothing then (this is a benchmark, not a test).
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let parts = std::env::var("HUME_BENCH_PARTS").unwrap_or_else(|_| "a,b,c".into());
+    let dir = hume_tests::temp_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if parts.contains('a') {
+            rebuild(dir.path()).await;
+        }
+        if parts.contains('b') {
+            latency(dir.path()).await;
+        }
+        if parts.contains('c') {
+            fanout(dir.path()).await;
+        }
+    });
+}
