@@ -71,6 +71,24 @@ mod map;
 #[doc(hidden)]
 pub mod __glue;
 
+#[cfg(any(
+    test,
+    all(
+        target_arch = "wasm32",
+        feature = "small-alloc",
+        not(target_feature = "atomics")
+    )
+))]
+mod alloc;
+
+#[cfg(all(
+    target_arch = "wasm32",
+    feature = "small-alloc",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: alloc::SmallAlloc = alloc::SmallAlloc::new();
+
 pub use batch::{apply, apply_batch, restore, snapshot, EventError, EventMeta, Failure};
 pub use decode::AnyEvent;
 pub use log::{log, Level};
