@@ -102,6 +102,11 @@ pub use wit_bindgen as __wit_bindgen;
 
 extern crate self as hume_guest;
 
+/// The README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// A projection: its state (the implementing type) and how each event
 /// changes it.
 ///
