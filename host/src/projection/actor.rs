@@ -15,12 +15,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::log::{EventLog, RecordedEvent, Selector};
+use crate::log::{EventLog, RecordedEvent};
 use crate::plugin::{Limit, Plugin, PluginError};
 use crate::snapshot::{now_ms, SnapshotStore, StoredSnapshot};
 
 use super::config::VersionRecord;
 use super::error::ProjectionError;
+use super::feed::{Feed, Follow};
 use super::fold::{FoldError, Folder};
 use super::status::{Fault, LiveStatus, RunState};
 use super::telemetry::ActorMetrics;
@@ -84,8 +85,11 @@ pub(crate) struct ActorConfig {
     pub seed_key: Option<String>,
     pub version: VersionRecord,
     pub plugin: Plugin,
-    pub selector: Selector,
+    pub follow: Follow,
+    /// The log (for its head, in status).
     pub log: Arc<dyn EventLog>,
+    /// The shared tail projections read and wake from.
+    pub feed: Arc<Feed>,
     pub store: Arc<dyn SnapshotStore>,
     pub skipped: Vec<u64>,
     pub stopped: bool,
@@ -189,7 +193,7 @@ impl Actor {
             RunState::Stopped
         } else if self.folder.is_none() {
             RunState::Starting
-        } else if self.scanned < self.cfg.log.head() {
+        } else if self.scanned < self.cfg.feed.end() {
             RunState::CatchingUp
         } else {
             RunState::Running
@@ -213,7 +217,7 @@ impl Actor {
     /// True when there is work: running, healthy and behind the head.
     fn behind(&self) -> bool {
         let target = match (&self.fault, self.recover_to) {
-            (None, _) => self.cfg.log.head(),
+            (None, _) => self.cfg.feed.end(),
             (Some(_), Some(t)) => t,
             (Some(_), None) => return false,
         };
@@ -221,7 +225,7 @@ impl Actor {
     }
 
     async fn run(mut self) {
-        let mut head = self.cfg.log.watch_head();
+        let mut head = self.cfg.feed.watch();
         let mut head_closed = false;
         self.build().await;
         self.next_poll = TokioInstant::now() + self.catch_up_after();
@@ -378,8 +382,8 @@ impl Actor {
         }
         let page = match self
             .cfg
-            .log
-            .read(self.scanned + 1, &self.cfg.selector, limit)
+            .feed
+            .read(self.scanned + 1, &self.cfg.follow, limit)
         {
             Ok(page) => page,
             Err(err) => {
@@ -411,7 +415,11 @@ impl Actor {
             if self.scanned >= last {
                 self.single_step = None;
             } else if let Some(e) = events.first() {
-                cap = cap.min(if e.position >= first { e.position } else { first - 1 });
+                cap = cap.min(if e.position >= first {
+                    e.position
+                } else {
+                    first - 1
+                });
             }
         }
         events.retain(|e| e.position <= cap);
@@ -882,8 +890,11 @@ impl Actor {
             // The read poisoned the instance: rebuild it from the last
             // snapshot; it catches up again on its own.
             warn!(call, error = %err, "a read broke the plugin instance; rebuilding it");
-            self.cfg.live.lock().unwrap_or_else(|p| p.into_inner()).last_error =
-                Some(format!("{call}: {err}"));
+            self.cfg
+                .live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .last_error = Some(format!("{call}: {err}"));
             self.folder = None;
             self.build().await;
         }

@@ -24,6 +24,7 @@ use super::config::{
     validate_name, DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,
 };
 use super::error::ProjectionError;
+use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
 use super::records::Records;
 use super::status::{Live, LiveStatus, ProjectionStatus};
 
@@ -78,6 +79,7 @@ struct Entry {
 struct Inner {
     runtime: Runtime,
     log: Arc<dyn EventLog>,
+    feed: Arc<Feed>,
     records: Records,
     rocks: Arc<RocksSnapshots>,
     memory: Arc<MemorySnapshots>,
@@ -121,10 +123,12 @@ impl Manager {
     ) -> Result<Manager, ProjectionError> {
         let records = Records::new(db.clone())?;
         let rocks = Arc::new(RocksSnapshots::new(db)?);
+        let feed = Feed::start(log.clone(), DEFAULT_TAIL_EVENTS);
         let manager = Manager {
             inner: Arc::new(Inner {
                 runtime,
                 log,
+                feed,
                 records,
                 rocks,
                 memory: Arc::new(MemorySnapshots::default()),
@@ -242,8 +246,9 @@ impl Manager {
                 .map(|h| snapshot_key(&record.name, h)),
             version: version.clone(),
             plugin,
-            selector,
+            follow: Follow::new(selector),
             log: self.inner.log.clone(),
+            feed: self.inner.feed.clone(),
             store: self.store(version.options.snapshot_store),
             skipped: record.skipped.clone(),
             stopped: record.stopped,
@@ -466,7 +471,9 @@ impl Manager {
                 }
                 let replaced = record.pending.take();
                 let unused = match &replaced {
-                    Some(p) => self.unused_hashes(&req.name, std::slice::from_ref(&p.plugin_hash), None),
+                    Some(p) => {
+                        self.unused_hashes(&req.name, std::slice::from_ref(&p.plugin_hash), None)
+                    }
                     None => Vec::new(),
                 };
                 record.pending = Some(version.clone());

@@ -7,6 +7,7 @@ pub mod fold;
 mod actor;
 pub mod config;
 pub mod error;
+mod feed;
 pub mod manager;
 pub mod records;
 pub mod status;

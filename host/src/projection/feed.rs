@@ -1,0 +1,300 @@
+//! The shared tail of the log: one task reads every new event once and keeps
+//! the most recent ones in memory, indexed by stream, so that thousands of
+//! live projections woken by the same append do not each scan the log for
+//! their few events (that would cost projections × events).
+//!
+//! A projection reads through [`Feed::read`]: from memory when its cursor is
+//! inside the tail, from the log otherwise (while rebuilding from far
+//! behind). Projections wake on [`Feed::watch`], which moves once the new
+//! events are in the tail.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::log::{EventLog, LogError, Page, RecordedEvent, Selector};
+
+/// Events kept in memory by default.
+pub const DEFAULT_TAIL_EVENTS: usize = 65_536;
+
+/// Most events one read examines in the tail (bounds the time the lock is held).
+const MAX_TAIL_SCAN: usize = 65_536;
+
+struct Tail {
+    /// Position of `events[0]`; `end + 1` when empty.
+    first: u64,
+    /// Last position ingested: every event up to it is durable in the log.
+    end: u64,
+    events: VecDeque<RecordedEvent>,
+    /// Positions of the tail's events, per stream, ascending.
+    by_stream: HashMap<String, VecDeque<u64>>,
+}
+
+/// The shared tail and the task filling it.
+pub(crate) struct Feed {
+    log: Arc<dyn EventLog>,
+    tail: RwLock<Tail>,
+    end: watch::Sender<u64>,
+    capacity: usize,
+}
+
+/// What a projection follows, prepared for tail reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Follow {
+    pub selector: Selector,
+    /// `Some`: only exact stream names (index lookups); `None`: scan.
+    pub exact: Option<Vec<String>>,
+}
+
+impl Follow {
+    pub fn new(selector: Selector) -> Follow {
+        let entries = selector.entries();
+        let exact =
+            (!selector.is_all() && entries.iter().all(|e| !e.ends_with('*'))).then_some(entries);
+        Follow { selector, exact }
+    }
+}
+
+impl Feed {
+    /// Start the feed at the log's current head (older events are read from
+    /// the log) and spawn the task that follows it.
+    pub fn start(log: Arc<dyn EventLog>, capacity: usize) -> Arc<Feed> {
+        let mut head_rx = log.watch_head();
+        let head = log.head();
+        let (end, _) = watch::channel(head);
+        let feed = Arc::new(Feed {
+            log,
+            tail: RwLock::new(Tail {
+                first: head + 1,
+                end: head,
+                events: VecDeque::new(),
+                by_stream: HashMap::new(),
+            }),
+            end,
+            capacity: capacity.max(1),
+        });
+        let weak = Arc::downgrade(&feed);
+        tokio::spawn(async move {
+            loop {
+                let Some(feed) = weak.upgrade() else { return };
+                if let Err(err) = feed.ingest() {
+                    warn!(error = %err, "the projection feed cannot read the log; retrying");
+                    drop(feed);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                let caught_up = feed.end() >= feed.log.head();
+                drop(feed);
+                if caught_up {
+                    tokio::select! {
+                        // New events are durable: read them.
+                        changed = head_rx.changed() => {
+                            if changed.is_err() {
+                                // The log is gone (shutting down): poll slowly
+                                // until the manager drops the feed.
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                        }
+                        // Fallback in case a wake-up was missed.
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        });
+        feed
+    }
+
+    /// The last position in the tail (every projection may read up to it).
+    pub fn end(&self) -> u64 {
+        *self.end.borrow()
+    }
+
+    /// A watch on [`Feed::end`].
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.end.subscribe()
+    }
+
+    /// Read one page of new events from the log into the tail.
+    fn ingest(&self) -> Result<(), LogError> {
+        let from = self.end() + 1;
+        if from > self.log.head() {
+            return Ok(());
+        }
+        let page = self.log.read(from, &Selector::all(), 4096)?;
+        let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
+        if tail.events.is_empty() {
+            tail.first = from;
+        }
+        for e in page.events {
+            tail.by_stream
+                .entry(e.stream.clone())
+                .or_default()
+                .push_back(e.position);
+            tail.events.push_back(e);
+        }
+        tail.end = page.last_scanned.max(tail.end);
+        while tail.events.len() > self.capacity {
+            let old = tail.events.pop_front().expect("non-empty");
+            if let Some(q) = tail.by_stream.get_mut(&old.stream) {
+                q.pop_front();
+                if q.is_empty() {
+                    tail.by_stream.remove(&old.stream);
+                }
+            }
+            tail.first = old.position + 1;
+        }
+        if let Some(e) = tail.events.front() {
+            tail.first = e.position;
+        }
+        let end = tail.end;
+        drop(tail);
+        self.end.send_replace(end);
+        Ok(())
+    }
+
+    /// Up to `limit` events of `follow` from `from` (inclusive), from the
+    /// tail when it holds `from`, else from the log.
+    pub fn read(&self, from: u64, follow: &Follow, limit: usize) -> Result<Page, LogError> {
+        {
+            let tail = self.tail.read().unwrap_or_else(|p| p.into_inner());
+            if from >= tail.first && from <= tail.end {
+                return Ok(read_tail(&tail, from, follow, limit));
+            }
+            if from > tail.end && tail.end >= self.log.head() {
+                return Ok(Page {
+                    events: Vec::new(),
+                    last_scanned: from - 1,
+                    next: None,
+                });
+            }
+        }
+        self.log.read(from, &follow.selector, limit)
+    }
+}
+
+fn read_tail(tail: &Tail, from: u64, follow: &Follow, limit: usize) -> Page {
+    let index = |pos: u64| (pos - tail.first) as usize;
+    let mut events = Vec::new();
+    let mut last_scanned = tail.end;
+    match &follow.exact {
+        Some(streams) => {
+            let mut positions: Vec<u64> = Vec::new();
+            for s in streams {
+                if let Some(q) = tail.by_stream.get(s) {
+                    let start = q.partition_point(|p| *p < from);
+                    positions.extend(q.range(start..).take(limit + 1));
+                }
+            }
+            positions.sort_unstable();
+            if positions.len() > limit {
+                positions.truncate(limit);
+                last_scanned = *positions.last().expect("limit > 0");
+            }
+            events.extend(positions.iter().map(|p| tail.events[index(*p)].clone()));
+        }
+        None => {
+            let mut scanned = 0usize;
+            for e in tail.events.range(index(from)..) {
+                if follow.selector.matches(&e.stream) {
+                    events.push(e.clone());
+                }
+                scanned += 1;
+                if events.len() >= limit || scanned >= MAX_TAIL_SCAN {
+                    last_scanned = e.position;
+                    break;
+                }
+            }
+        }
+    }
+    Page {
+        next: (last_scanned < tail.end).then_some(last_scanned + 1),
+        events,
+        last_scanned,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{Db, DbOptions};
+    use crate::log::{ExpectedRevision, LogOptions, NewEvent, RocksLog};
+
+    /// Read everything from `from` to the head in pages of `limit`.
+    fn drain(
+        mut read: impl FnMut(u64, usize) -> Page,
+        from: u64,
+        limit: usize,
+        head: u64,
+    ) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut cursor = from - 1;
+        while cursor < head {
+            let page = read(cursor + 1, limit);
+            assert!(page.events.len() <= limit);
+            assert!(page.last_scanned > cursor, "progress");
+            for e in &page.events {
+                assert!(e.position > cursor && e.position <= page.last_scanned);
+            }
+            out.extend(page.events.iter().map(|e| e.position));
+            cursor = page.last_scanned;
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tail_reads_match_log_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(db, LogOptions::default()).unwrap());
+        let ev = || NewEvent::json("k", &serde_json::json!({}), None);
+        // Some events before the feed starts: read from the log.
+        for i in 0..7 {
+            log.append(&format!("s{}", i % 3), vec![ev()], ExpectedRevision::Any)
+                .await
+                .unwrap();
+        }
+        let feed = Feed::start(log.clone(), 16);
+        for i in 0..40 {
+            let n = 1 + i % 3;
+            log.append(
+                &format!("s{}", i % 4),
+                (0..n).map(|_| ev()).collect(),
+                ExpectedRevision::Any,
+            )
+            .await
+            .unwrap();
+        }
+        let head = log.head();
+        let mut w = feed.watch();
+        while *w.borrow_and_update() < head {
+            w.changed().await.unwrap();
+        }
+        let follows = [
+            Follow::new(Selector::parse(&["s1"]).unwrap()),
+            Follow::new(Selector::parse(&["s0", "s3"]).unwrap()),
+            Follow::new(Selector::parse(&["s*"]).unwrap()),
+            Follow::new(Selector::all()),
+        ];
+        for follow in &follows {
+            for from in [1, 5, 8, head - 20, head - 3, head] {
+                for limit in [1, 2, 5, 100] {
+                    let want = drain(
+                        |f, l| log.read(f, &follow.selector, l).unwrap(),
+                        from,
+                        limit,
+                        head,
+                    );
+                    let got = drain(|f, l| feed.read(f, follow, l).unwrap(), from, limit, head);
+                    assert_eq!(got, want, "{:?} from {from} limit {limit}", follow.exact);
+                }
+            }
+        }
+        // Past the end: an empty page that does not move backwards.
+        let page = feed.read(head + 1, &follows[0], 10).unwrap();
+        assert!(page.events.is_empty());
+        assert_eq!(page.last_scanned, head);
+    }
+}
