@@ -4,7 +4,8 @@
 //!
 //! `cargo bench -p hume-tests --bench replay` prints criterion's figures and
 //! a summary line with both rates and their ratio (goal: wasm >= 1M
-//! events/s and >= 0.5x native). `HUME_BENCH_BATCH` overrides the batch size.
+//! events/s and >= 0.5x native). `HUME_BENCH_BATCH` overrides the batch size;
+//! `HUME_WASM_PERFMAP=1` names guest functions for `perf`.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,12 @@ fn events() -> Vec<RecordedEvent> {
             }
         })
         .collect()
+}
+
+/// The kv plugin: the one `tests/build.rs` built, or `HUME_BENCH_KV_WASM`
+/// (e.g. an unstripped build, for profiling).
+fn kv_wasm() -> String {
+    std::env::var("HUME_BENCH_KV_WASM").unwrap_or_else(|_| hume_tests::KV_WASM.to_string())
 }
 
 fn batch_size() -> usize {
@@ -96,9 +103,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let plugin = runtime
-        .load(&std::fs::read(hume_tests::KV_WASM).unwrap())
-        .unwrap();
+    let plugin = runtime.load(&std::fs::read(kv_wasm()).unwrap()).unwrap();
     let events = events();
     let batch = batch_size();
     let bytes: usize = events.iter().map(|e| e.data.len()).sum();

@@ -99,6 +99,10 @@ impl Runtime {
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(ASYNC_STACK)
             .wasm_component_model(true);
+        if std::env::var_os("HUME_WASM_PERFMAP").is_some() {
+            // For `perf`: name JIT-compiled guest functions in /tmp/perf-PID.map.
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&wasm).map_err(engine_err)?;
 
         let mut linker = Linker::<StoreState>::new(&engine);
