@@ -111,18 +111,26 @@ async fn infinite_loop_hits_the_call_timeout() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_stuck_plugin_does_not_block_the_executor() {
     // One executor thread: the looping call must yield so that another
-    // projection makes progress while it spins.
+    // projection makes progress while it spins. Both plugins are compiled
+    // before the race so only the calls themselves compete.
     let runtime = runtime();
+    let hostile = load(&runtime, hume_tests::HOSTILE_WASM);
+    let kv = load(&runtime, hume_tests::KV_WASM);
     let limits = Limits {
-        call_timeout: Duration::from_secs(3),
+        call_timeout: Duration::from_secs(5),
         ..Limits::default()
     };
-    let looping = {
-        let runtime = runtime.clone();
-        tokio::spawn(async move { hostile_call(&runtime, "loop", limits).await })
-    };
+    let mut stuck = hostile.instantiate("stuck", limits).await.unwrap();
+    stuck.init_state().await.unwrap();
+    let looping =
+        tokio::spawn(async move { stuck.handle_events(&[event(1, "loop", json!({}))]).await });
     tokio::task::yield_now().await;
-    kv_still_works(&runtime).await;
+
+    let events = vec![event(1, "add", json!({"key": "a", "value": 1}))];
+    let out = replay(&kv, None, events, &FoldOptions::default())
+        .await
+        .expect("kv replays");
+    assert_eq!(out.snapshot.offset, 1);
     assert!(!looping.is_finished(), "the loop should still be running");
     let err = plugin_error(looping.await.unwrap());
     assert_eq!(err.limit(), Some(Limit::CallTimeout), "{err}");
