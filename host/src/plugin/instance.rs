@@ -275,6 +275,19 @@ impl Instance {
             .await
         {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(failure)) if failure.index as usize >= events.len() => {
+                // A plugin bug: the host cannot know which events it applied.
+                let error = PluginError::Trap {
+                    call: "handle-events",
+                    message: format!(
+                        "the plugin reported a failure at index {} of a batch of {} events",
+                        failure.index,
+                        events.len()
+                    ),
+                };
+                self.poisoned = Some(error.to_string());
+                Err(BatchError::Plugin(error))
+            }
             Ok(Err(failure)) => Err(BatchError::Failed {
                 index: failure.index as usize,
                 error: match failure.error {

@@ -271,7 +271,6 @@ impl Folder {
                     break;
                 }
                 Err(BatchError::Failed { index, error }) => {
-                    let index = index.min(batch.len() - 1);
                     let event = batch[index];
                     outcome.applied += index;
                     match error {
