@@ -92,9 +92,23 @@ pub fn hume(args: &[&str]) -> Output {
     hume_in(None, args)
 }
 
+/// The `hume` binary to run: `$HUME_BIN`, or in an optimised build (a
+/// bench) the debug binary when there is one (what `hume build` does does
+/// not depend on it), or [`hume_tests::hume_bin`].
+pub fn hume_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("HUME_BIN") {
+        return PathBuf::from(bin);
+    }
+    let debug = target_dir().join("debug").join("hume");
+    if cfg!(not(debug_assertions)) && debug.is_file() {
+        return debug;
+    }
+    hume_tests::hume_bin()
+}
+
 /// Run `hume` in directory `cwd` (or the current one).
 pub fn hume_in(cwd: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(hume_tests::hume_bin());
+    let mut cmd = Command::new(hume_binary());
     cmd.args(args)
         .env("HUME_CACHE_DIR", compiled_cache())
         .env("NO_COLOR", "1")
