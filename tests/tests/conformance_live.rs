@@ -1,0 +1,92 @@
+//! Cross-language conformance through live projections in `hume serve`:
+//! the conformance event files appended to a real log, every language's
+//! `kv` and `bank` deployed on them, and the consistent snapshot (or the
+//! fault) compared with `tests/conformance/expected.json`.
+
+mod kits_common;
+mod projection_common;
+
+use hume_tests::server::TestServer;
+use kits_common::*;
+use projection_common::Api;
+use serde_json::{json, Value};
+
+/// Append a conformance file to the log under streams `<prefix>-<stream>`,
+/// one HTTP append per run of events on the same stream; returns the global
+/// position of its first event.
+async fn append_file(api: &Api, prefix: &str, file: &str) -> u64 {
+    let events = read_events(file);
+    let mut first = None;
+    let mut i = 0;
+    while i < events.len() {
+        let stream = &events[i].stream;
+        let run: Vec<(&str, Value)> = events[i..]
+            .iter()
+            .take_while(|e| &e.stream == stream)
+            .map(|e| (e.kind.as_str(), e.data.clone()))
+            .collect();
+        i += run.len();
+        let outcome = api.append(&format!("{prefix}-{stream}"), &run).await;
+        first.get_or_insert(outcome["first_position"].as_u64().expect("first_position"));
+    }
+    first.expect("a file with events")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_projections_agree_across_languages() {
+    let tmp = hume_tests::temp_dir();
+    let data = tmp.path().join("data");
+    // Seed the server's compiled-plugin cache with what the other kit tests
+    // compiled, so the large Python/JS components are not compiled again.
+    std::fs::create_dir_all(data.join("compiled")).unwrap();
+    for entry in std::fs::read_dir(compiled_cache()).unwrap().flatten() {
+        let _ = std::fs::copy(entry.path(), data.join("compiled").join(entry.file_name()));
+    }
+    let server = TestServer::start(&data);
+    let api = Api::new(&server);
+    let expected = expectations();
+    let files = ["kv-basic.ndjson", "bank-basic.ndjson", "kv-unknown.ndjson", "bank-unopened.ndjson"];
+    let mut firsts = Vec::new();
+    for (n, file) in files.iter().enumerate() {
+        firsts.push(append_file(&api, &format!("f{n}"), file).await);
+    }
+    for (n, file) in files.iter().enumerate() {
+        let logic = logic_of(file);
+        let want = &expected[*file];
+        let mut states = Vec::new();
+        for lang in languages_of(logic) {
+            let name = format!("f{n}-{}-{}", logic, lang.name());
+            let plugin = example_plugin(logic, lang);
+            api.deploy(&name, plugin.to_str().unwrap(), &[&format!("f{n}-*")], json!({}))
+                .await;
+            match want.get("fails_at") {
+                None => {
+                    let snapshot = api.snapshot(&name).await;
+                    let state: Value = serde_json::from_str(want["state"].as_str().unwrap()).unwrap();
+                    assert_eq!(snapshot["state"], state, "{file} live in {}", lang.name());
+                    let last = firsts[n] + want["offset"].as_u64().unwrap() - 1;
+                    assert_eq!(snapshot["offset"], last, "{file} live in {}", lang.name());
+                    states.push(snapshot);
+                }
+                Some(at) => {
+                    let status = api
+                        .wait_status(&name, "faulted", |s| s["state"] == "faulted")
+                        .await;
+                    let position = firsts[n] + at.as_u64().unwrap() - 1;
+                    assert_eq!(status["fault"]["position"], position, "{file} in {}: {status}", lang.name());
+                    assert_eq!(status["fault"]["kind"], want["kind"], "{file} in {}", lang.name());
+                    let error = status["fault"]["error"].as_str().unwrap_or_default().to_string();
+                    let what = match want["error"].as_str().unwrap() {
+                        "unknown" => "unknown".to_string(),
+                        _ => want.get("message").or(want.get("message_prefix")).unwrap().as_str().unwrap().to_string(),
+                    };
+                    assert!(error.contains(&what), "{file} in {}: `{error}` should contain `{what}`", lang.name());
+                    let dirty = api.get_ok(&format!("/projections/{name}/state?dirty=true")).await;
+                    let before: Value = serde_json::from_str(want["state_before"].as_str().unwrap()).unwrap();
+                    assert_eq!(dirty, before, "{file} in {}: state before the fault", lang.name());
+                }
+            }
+        }
+        assert!(states.windows(2).all(|w| w[0] == w[1]), "{file}: languages disagree: {states:#?}");
+    }
+}
