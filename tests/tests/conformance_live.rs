@@ -45,7 +45,12 @@ async fn live_projections_agree_across_languages() {
     let server = TestServer::start(&data);
     let api = Api::new(&server);
     let expected = expectations();
-    let files = ["kv-basic.ndjson", "bank-basic.ndjson", "kv-unknown.ndjson", "bank-unopened.ndjson"];
+    let files = [
+        "kv-basic.ndjson",
+        "bank-basic.ndjson",
+        "kv-unknown.ndjson",
+        "bank-unopened.ndjson",
+    ];
     let mut firsts = Vec::new();
     for (n, file) in files.iter().enumerate() {
         firsts.push(append_file(&api, &format!("f{n}"), file).await);
@@ -57,12 +62,18 @@ async fn live_projections_agree_across_languages() {
         for lang in languages_of(logic) {
             let name = format!("f{n}-{}-{}", logic, lang.name());
             let plugin = example_plugin(logic, lang);
-            api.deploy(&name, plugin.to_str().unwrap(), &[&format!("f{n}-*")], json!({}))
-                .await;
+            api.deploy(
+                &name,
+                plugin.to_str().unwrap(),
+                &[&format!("f{n}-*")],
+                json!({}),
+            )
+            .await;
             match want.get("fails_at") {
                 None => {
                     let snapshot = api.snapshot(&name).await;
-                    let state: Value = serde_json::from_str(want["state"].as_str().unwrap()).unwrap();
+                    let state: Value =
+                        serde_json::from_str(want["state"].as_str().unwrap()).unwrap();
                     assert_eq!(snapshot["state"], state, "{file} live in {}", lang.name());
                     let last = firsts[n] + want["offset"].as_u64().unwrap() - 1;
                     assert_eq!(snapshot["offset"], last, "{file} live in {}", lang.name());
@@ -73,20 +84,54 @@ async fn live_projections_agree_across_languages() {
                         .wait_status(&name, "faulted", |s| s["state"] == "faulted")
                         .await;
                     let position = firsts[n] + at.as_u64().unwrap() - 1;
-                    assert_eq!(status["fault"]["position"], position, "{file} in {}: {status}", lang.name());
-                    assert_eq!(status["fault"]["kind"], want["kind"], "{file} in {}", lang.name());
-                    let error = status["fault"]["error"].as_str().unwrap_or_default().to_string();
+                    assert_eq!(
+                        status["fault"]["position"],
+                        position,
+                        "{file} in {}: {status}",
+                        lang.name()
+                    );
+                    assert_eq!(
+                        status["fault"]["kind"],
+                        want["kind"],
+                        "{file} in {}",
+                        lang.name()
+                    );
+                    let error = status["fault"]["error"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
                     let what = match want["error"].as_str().unwrap() {
                         "unknown" => "unknown".to_string(),
-                        _ => want.get("message").or(want.get("message_prefix")).unwrap().as_str().unwrap().to_string(),
+                        _ => want
+                            .get("message")
+                            .or(want.get("message_prefix"))
+                            .unwrap()
+                            .as_str()
+                            .unwrap()
+                            .to_string(),
                     };
-                    assert!(error.contains(&what), "{file} in {}: `{error}` should contain `{what}`", lang.name());
-                    let dirty = api.get_ok(&format!("/projections/{name}/state?dirty=true")).await;
-                    let before: Value = serde_json::from_str(want["state_before"].as_str().unwrap()).unwrap();
-                    assert_eq!(dirty, before, "{file} in {}: state before the fault", lang.name());
+                    assert!(
+                        error.contains(&what),
+                        "{file} in {}: `{error}` should contain `{what}`",
+                        lang.name()
+                    );
+                    let dirty = api
+                        .get_ok(&format!("/projections/{name}/state?dirty=true"))
+                        .await;
+                    let before: Value =
+                        serde_json::from_str(want["state_before"].as_str().unwrap()).unwrap();
+                    assert_eq!(
+                        dirty,
+                        before,
+                        "{file} in {}: state before the fault",
+                        lang.name()
+                    );
                 }
             }
         }
-        assert!(states.windows(2).all(|w| w[0] == w[1]), "{file}: languages disagree: {states:#?}");
+        assert!(
+            states.windows(2).all(|w| w[0] == w[1]),
+            "{file}: languages disagree: {states:#?}"
+        );
     }
 }
