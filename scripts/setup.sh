@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install everything a fresh machine needs to build, run and test Hume.
+# Idempotent: every step checks before it installs, so re-running is cheap.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# Debian packages: RocksDB is linked from librocksdb-dev (7.8.3; building it
+# from source costs ~30 min), libclang-dev/clang let bindgen read its headers.
+apt_packages=(librocksdb-dev libclang-dev clang pkg-config)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Rust guests compile straight to components for this target.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    rustup target add wasm32-wasip2
+fi
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+# Python, JavaScript and C plugin toolchains.
+if [ -x scripts/setup-kits.sh ]; then
+    scripts/setup-kits.sh
+fi
+echo "setup: done"
