@@ -56,6 +56,15 @@ void hume_buf_printf(hume_buf *b, const char *fmt, ...) {
 void hume_buf_json_string(hume_buf *b, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   hume_buf_reserve(b, len + 2);
+  size_t plain = 0;
+  while (plain < len && (unsigned char)s[plain] >= 0x20 && s[plain] != '"' && s[plain] != '\\') plain++;
+  if (plain == len) { /* nothing to escape */
+    b->ptr[b->len++] = '"';
+    memcpy(b->ptr + b->len, s, len);
+    b->len += len;
+    b->ptr[b->len++] = '"';
+    return;
+  }
   hume_buf_putc(b, '"');
   size_t start = 0;
   for (size_t i = 0; i < len; i++) {
@@ -229,6 +238,19 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
 static bool parse_string(parser *ps, const char **out, size_t *out_len) {
   ps->p++; /* opening quote */
   const unsigned char *start = ps->p;
+  /* Fast path: plain ASCII without escapes, the usual key or value. */
+  const unsigned char *q = start;
+  while (q < ps->end && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80) q++;
+  if (q < ps->end && *q == '"') {
+    size_t n = (size_t)(q - start);
+    char *buf = hume_arena_alloc(ps->arena, n + 1);
+    memcpy(buf, start, n);
+    buf[n] = 0;
+    ps->p = q + 1;
+    *out = buf;
+    *out_len = n;
+    return true;
+  }
   /* decoded text is never longer than the literal */
   size_t max = 0;
   while (start + max < ps->end && start[max] != '"') {
@@ -620,7 +642,19 @@ void hume_json_write(hume_buf *out, const hume_json *v) {
       const hume_json_member **sorted = n <= 16 ? small : malloc(n * sizeof *sorted);
       if (!sorted) oom();
       for (size_t i = 0; i < n; i++) sorted[i] = &v->u.object.members[i];
-      qsort(sorted, n, sizeof *sorted, compare_members);
+      if (n <= 16) { /* insertion sort: small objects are the common case */
+        for (size_t i = 1; i < n; i++) {
+          const hume_json_member *m = sorted[i];
+          size_t j = i;
+          while (j > 0 && compare_members(&sorted[j - 1], &m) > 0) {
+            sorted[j] = sorted[j - 1];
+            j--;
+          }
+          sorted[j] = m;
+        }
+      } else {
+        qsort(sorted, n, sizeof *sorted, compare_members);
+      }
       hume_buf_putc(out, '{');
       bool first = true;
       for (size_t i = 0; i < n; i++) {
@@ -711,8 +745,13 @@ void hume_map_set(hume_map *m, const char *key, size_t key_len, const void *valu
   hume_map_entry *slot;
   hume_map_entry *e = find_slot(m, key, key_len, h, &slot);
   if (e) {
-    free(e->value);
-    e->value = dup_bytes(value, value_len);
+    if (value_len > e->value_len) {
+      char *bigger = realloc(e->value, value_len + 1);
+      if (!bigger) oom();
+      e->value = bigger;
+    }
+    if (value_len) memcpy(e->value, value, value_len);
+    e->value[value_len] = 0;
     e->value_len = value_len;
     return;
   }

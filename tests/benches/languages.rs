@@ -5,7 +5,8 @@
 //! the peer, the same JavaScript projection run directly in Node.js over the
 //! same events (`benches/kits/node_peer.mjs`), and our JS plugin's ratio to it.
 //!
-//! `cargo bench -p hume-tests --bench languages` prints a markdown table
+//! `cargo bench -p hume-tests --bench languages` (`HUME_BENCH_LANGS=rust,c`
+//! to measure only some languages) prints a markdown table
 //! (goals: Rust and C >= 1M events/s, Python >= 50k, JS >= 40k and within
 //! 10x of Node), then criterion's own throughput figures.
 //! The Python/JS/C plugins are built with `hume build` (needs
@@ -125,7 +126,13 @@ fn main() {
     let mut rows = Vec::new();
     let mut plugins = Vec::new();
     let mut reference: Option<Vec<u8>> = None;
-    for lang in Lang::ALL {
+    // HUME_BENCH_LANGS=rust,c limits the run to some languages.
+    let only = std::env::var("HUME_BENCH_LANGS").ok();
+    let langs = Lang::ALL.into_iter().filter(|l| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == l.name()))
+    });
+    for lang in langs {
         let path = example_plugin("kv", lang);
         let wasm = std::fs::read(&path).expect("read plugin");
         // Cold: a runtime without a disk cache compiles the component.
@@ -181,12 +188,8 @@ fn main() {
             r.size as f64 / 1024.0
         );
     }
-    if let Some(node) = node {
-        let js = rows
-            .iter()
-            .find(|r| r.lang == Lang::Js)
-            .unwrap()
-            .events_per_s;
+    if let (Some(node), Some(js)) = (node, rows.iter().find(|r| r.lang == Lang::Js)) {
+        let js = js.events_per_s;
         println!(
             "| node (peer: same JS logic in Node.js) | {node:.0} | - | - | - |\n\nJS plugin / Node: {:.3} (Node is {:.1}x faster)",
             js / node,
