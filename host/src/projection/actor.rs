@@ -214,6 +214,17 @@ impl Actor {
             .set(self.cfg.log.head().saturating_sub(self.scanned) as f64);
     }
 
+    /// Move the cursor over what the feed knows holds nothing for us.
+    fn skip_ahead(&mut self) {
+        if self.fault.is_none() && !self.stopped && self.folder.is_some() {
+            self.scanned = self
+                .cfg
+                .feed
+                .caught_up_to(self.scanned, &self.cfg.follow)
+                .max(self.scanned);
+        }
+    }
+
     /// True when there is work: running, healthy and behind the head.
     fn behind(&self) -> bool {
         let target = match (&self.fault, self.recover_to) {
@@ -225,11 +236,15 @@ impl Actor {
     }
 
     async fn run(mut self) {
+        // Targeted wake-ups: new events of the followed streams.
+        let subscription = self.cfg.feed.subscribe(&self.cfg.follow);
+        // Every new batch; only listened to while a read waits for a position.
         let mut head = self.cfg.feed.watch();
         let mut head_closed = false;
         self.build().await;
         self.next_poll = TokioInstant::now() + self.catch_up_after();
         loop {
+            self.skip_ahead();
             self.publish();
             let behind = self.behind();
             let snapshot_after = self.cfg.version.options.snapshot_after_ms;
@@ -256,10 +271,13 @@ impl Actor {
                         break;
                     }
                 }
-                // Push: the log head moved. Only awaited when idle; while
-                // behind, the work branch below runs instead. An Err means the
-                // log's sender is gone; the poll below still runs.
-                changed = head.changed(), if !behind && !head_closed => {
+                // Push: events of the followed streams landed. Only awaited
+                // when idle; while behind, the work branch below runs instead.
+                _ = subscription.notified(), if !behind => {}
+                // A consistent read waits for a position: follow every
+                // batch until it is reached. An Err means the feed is gone;
+                // the poll below still runs.
+                changed = head.changed(), if !behind && !head_closed && !self.waiters.is_empty() => {
                     head_closed = changed.is_err();
                 }
                 // Pull: the fallback poll every `catch_up_after` ms, in case a
@@ -690,6 +708,7 @@ impl Actor {
         if self.waiters.is_empty() {
             return;
         }
+        self.skip_ahead();
         let waiters = std::mem::take(&mut self.waiters);
         for w in waiters {
             if reply_closed(&w.command) {
@@ -737,6 +756,7 @@ impl Actor {
     }
 
     async fn handle(&mut self, cmd: Command) -> Flow {
+        self.skip_ahead();
         match cmd {
             Command::Read {
                 target: Some(t), ..

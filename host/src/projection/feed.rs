@@ -5,14 +5,19 @@
 //!
 //! A projection reads through [`Feed::read`]: from memory when its cursor is
 //! inside the tail, from the log otherwise (while rebuilding from far
-//! behind). Projections wake on [`Feed::watch`], which moves once the new
-//! events are in the tail.
+//! behind). Wake-ups are targeted: a projection following exact streams is
+//! woken (through its [`Subscription`]) only when one of its streams gets
+//! events; one following categories or everything is woken on every new
+//! batch. [`Feed::caught_up_to`] tells an idle projection how far it has
+//! implicitly scanned (nothing of its streams since), and [`Feed::watch`]
+//! moves with every batch (for reads waiting on a position).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tracing::warn;
 
 use crate::log::{EventLog, LogError, Page, RecordedEvent, Selector};
@@ -33,12 +38,64 @@ struct Tail {
     by_stream: HashMap<String, VecDeque<u64>>,
 }
 
+/// Who to wake when events land.
+#[derive(Default)]
+struct Subscribers {
+    /// Exact stream name → subscription id → its wake-up.
+    by_stream: HashMap<String, HashMap<u64, Arc<Notify>>>,
+    /// Category / all followers: woken on every batch.
+    scanners: HashMap<u64, Arc<Notify>>,
+}
+
 /// The shared tail and the task filling it.
 pub(crate) struct Feed {
     log: Arc<dyn EventLog>,
     tail: RwLock<Tail>,
     end: watch::Sender<u64>,
     capacity: usize,
+    subscribers: Mutex<Subscribers>,
+    next_id: AtomicU64,
+}
+
+/// A projection's registration for wake-ups; unregisters when dropped.
+pub(crate) struct Subscription {
+    feed: Arc<Feed>,
+    id: u64,
+    streams: Option<Vec<String>>,
+    notify: Arc<Notify>,
+}
+
+impl Subscription {
+    /// Resolves when events of the followed streams may have landed (a
+    /// wake-up sent while nobody waited is kept, never lost).
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut subs = self
+            .feed
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &self.streams {
+            Some(streams) => {
+                for s in streams {
+                    if let Some(m) = subs.by_stream.get_mut(s) {
+                        m.remove(&self.id);
+                        if m.is_empty() {
+                            subs.by_stream.remove(s);
+                        }
+                    }
+                }
+            }
+            None => {
+                subs.scanners.remove(&self.id);
+            }
+        }
+    }
 }
 
 /// What a projection follows, prepared for tail reads.
@@ -75,6 +132,8 @@ impl Feed {
             }),
             end,
             capacity: capacity.max(1),
+            subscribers: Mutex::new(Subscribers::default()),
+            next_id: AtomicU64::new(0),
         });
         let weak = Arc::downgrade(&feed);
         tokio::spawn(async move {
@@ -117,13 +176,65 @@ impl Feed {
         self.end.subscribe()
     }
 
-    /// Read one page of new events from the log into the tail.
+    /// Register for wake-ups about what `follow` follows.
+    pub fn subscribe(self: &Arc<Self>, follow: &Follow) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        match &follow.exact {
+            Some(streams) => {
+                for s in streams {
+                    subs.by_stream
+                        .entry(s.clone())
+                        .or_default()
+                        .insert(id, notify.clone());
+                }
+            }
+            None => {
+                subs.scanners.insert(id, notify.clone());
+            }
+        }
+        Subscription {
+            feed: self.clone(),
+            id,
+            streams: follow.exact.clone(),
+            notify,
+        }
+    }
+
+    /// How far a projection that has examined everything up to `scanned`
+    /// has implicitly examined: the tail's end when none of its exact
+    /// streams has an event after `scanned` in the tail, else `scanned`.
+    pub fn caught_up_to(&self, scanned: u64, follow: &Follow) -> u64 {
+        let Some(streams) = &follow.exact else {
+            return scanned;
+        };
+        let tail = self.tail.read().unwrap_or_else(|p| p.into_inner());
+        if scanned + 1 < tail.first || scanned >= tail.end {
+            return scanned;
+        }
+        let pending = streams.iter().any(|s| {
+            tail.by_stream
+                .get(s)
+                .and_then(|q| q.back())
+                .is_some_and(|last| *last > scanned)
+        });
+        if pending {
+            scanned
+        } else {
+            tail.end
+        }
+    }
+
+    /// Read one page of new events from the log into the tail, then wake
+    /// the projections concerned.
     fn ingest(&self) -> Result<(), LogError> {
         let from = self.end() + 1;
         if from > self.log.head() {
             return Ok(());
         }
         let page = self.log.read(from, &Selector::all(), 4096)?;
+        let streams: HashSet<String> = page.events.iter().map(|e| e.stream.clone()).collect();
         let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
         if tail.events.is_empty() {
             tail.first = from;
@@ -152,6 +263,13 @@ impl Feed {
         let end = tail.end;
         drop(tail);
         self.end.send_replace(end);
+        let subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        for s in &streams {
+            if let Some(m) = subs.by_stream.get(s) {
+                m.values().for_each(|n| n.notify_one());
+            }
+        }
+        subs.scanners.values().for_each(|n| n.notify_one());
         Ok(())
     }
 

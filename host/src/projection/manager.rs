@@ -26,7 +26,7 @@ use super::config::{
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
 use super::records::Records;
-use super::status::{Live, LiveStatus, ProjectionStatus};
+use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]
@@ -65,6 +65,7 @@ pub struct DeployOutcome {
 /// One running actor.
 struct ActorHandle {
     tx: mpsc::Sender<Command>,
+    follow: Follow,
     live: LiveStatus,
     version: VersionRecord,
     join: tokio::task::JoinHandle<()>,
@@ -232,6 +233,7 @@ impl Manager {
         caught_up: Option<oneshot::Sender<()>>,
     ) -> Result<ActorHandle, ProjectionError> {
         let selector = Selector::parse(&version.streams).map_err(ProjectionError::Streams)?;
+        let follow = Follow::new(selector);
         let live: LiveStatus = Arc::new(Mutex::new(Live::new(
             version.start_offset,
             version.start_offset,
@@ -246,7 +248,7 @@ impl Manager {
                 .map(|h| snapshot_key(&record.name, h)),
             version: version.clone(),
             plugin,
-            follow: Follow::new(selector),
+            follow: follow.clone(),
             log: self.inner.log.clone(),
             feed: self.inner.feed.clone(),
             store: self.store(version.options.snapshot_store),
@@ -257,6 +259,7 @@ impl Manager {
         });
         Ok(ActorHandle {
             tx,
+            follow,
             live,
             version: version.clone(),
             join,
@@ -529,7 +532,7 @@ impl Manager {
         let now = now_ms();
         self.read_entries()
             .values()
-            .map(|e| entry_status(e, head, now))
+            .map(|e| entry_status(&self.inner.feed, e, head, now))
             .collect()
     }
 
@@ -538,7 +541,7 @@ impl Manager {
         let head = self.inner.log.head();
         let entries = self.read_entries();
         let entry = entries.get(name).ok_or_else(|| not_found(name))?;
-        Ok(entry_status(entry, head, now_ms()))
+        Ok(entry_status(&self.inner.feed, entry, head, now_ms()))
     }
 
     fn sender(&self, name: &str) -> Result<(mpsc::Sender<Command>, LiveStatus), ProjectionError> {
@@ -749,21 +752,28 @@ fn not_found(name: &str) -> ProjectionError {
     }
 }
 
-fn entry_status(entry: &Entry, head: u64, now: u64) -> ProjectionStatus {
-    let name = &entry.record.name;
-    let mut status = entry
-        .active
+/// Status of one actor; an idle projection's cursor is moved over what the
+/// feed knows holds nothing for it (it is not woken for other streams).
+fn actor_status(feed: &Feed, name: &str, h: &ActorHandle, head: u64, now: u64) -> ProjectionStatus {
+    let mut status = h
         .live
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .view(name, &entry.active.version, head, now);
+        .view(name, &h.version, head, now);
+    if status.fault.is_none() && status.state != RunState::Stopped {
+        status.scanned = feed
+            .caught_up_to(status.scanned, &h.follow)
+            .max(status.scanned);
+        status.lag = head.saturating_sub(status.scanned);
+    }
+    status
+}
+
+fn entry_status(feed: &Feed, entry: &Entry, head: u64, now: u64) -> ProjectionStatus {
+    let name = &entry.record.name;
+    let mut status = actor_status(feed, name, &entry.active, head, now);
     if let Some(p) = &entry.pending {
-        let pending = p
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .view(name, &p.version, head, now);
-        status.pending = Some(Box::new(pending));
+        status.pending = Some(Box::new(actor_status(feed, name, p, head, now)));
     }
     status
 }
