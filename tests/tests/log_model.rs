@@ -69,7 +69,10 @@ impl Model {
     }
 }
 
-fn selector(i: usize) -> (Selector, Box<dyn Fn(&str) -> bool>) {
+/// What the model says a selector matches.
+type Pred = Box<dyn Fn(&str) -> bool>;
+
+fn selector(i: usize) -> (Selector, Pred) {
     match i {
         0 => (Selector::all(), Box::new(|_| true)),
         1 => (

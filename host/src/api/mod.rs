@@ -221,7 +221,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         while let Some(p) = path.strip_suffix(".?") {
             path = p;
         }
-        let path = if path == "?" { ".".to_string() } else { path.to_string() };
+        let path = if path == "?" {
+            ".".to_string()
+        } else {
+            path.to_string()
+        };
         let inner = err.into_inner();
         let what = if inner.is_syntax() || inner.is_eof() {
             "is not valid JSON"
