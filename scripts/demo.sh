@@ -21,8 +21,9 @@ hume="$target_dir/debug/hume"
 "$hume" build example-plugins/kv -o "$target_dir/kv.wasm"
 "$hume" validate "$target_dir/kv.wasm"
 
-echo "== starting hume serve --data $data"
-"$hume" serve --data "$data" --listen "127.0.0.1:$port" &
+serve_log="$target_dir/hume-serve.log"
+echo "== starting hume serve --data $data (server log: $serve_log)"
+"$hume" serve --data "$data" --listen "127.0.0.1:$port" 2>"$serve_log" &
 server=$!
 stop_server() { kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true; }
 if [ "${KEEP:-0}" != 1 ]; then trap stop_server EXIT; fi
@@ -32,8 +33,11 @@ for _ in $(seq 1 100); do
 done
 
 echo "== deploying kv (following streams config-*)"
-"$hume" deploy kv "$target_dir/kv.wasm" --stream 'config-*' 2>/dev/null \
-    || echo "(kv already deployed with this plugin: keeping it)"
+if "$hume" status kv >/dev/null 2>&1; then
+    echo "(kv is already deployed in $data: keeping it and its state)"
+else
+    "$hume" deploy kv "$target_dir/kv.wasm" --stream 'config-*'
+fi
 
 echo "== appending events"
 "$hume" append config-app --kind add --data '{"key": "colour", "value": "blue"}'
