@@ -201,6 +201,10 @@ async fn panic_is_a_trap_and_poisons_the_instance() {
         ),
         "{err:?}"
     );
+    // The trap says what happened and quotes the guest's panic message.
+    let text = err.to_string();
+    assert!(text.contains("wasm trap"), "{text}");
+    assert!(text.contains("hostile plugin panics on purpose"), "{text}");
     assert!(instance.is_poisoned());
     let again = instance.snapshot().await.unwrap_err();
     assert!(matches!(again, PluginError::Poisoned { .. }), "{again:?}");

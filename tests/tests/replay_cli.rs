@@ -317,3 +317,25 @@ fn a_hostile_plugin_fails_with_the_limit_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_panicking_plugin_fails_once_with_its_panic_message() {
+    let dir = TempDir::new().unwrap();
+    let events = write(
+        &dir,
+        "e.ndjson",
+        &lines(&[json!({"stream": "s", "kind": "panic", "data": {}})]),
+    );
+    let out = hume(
+        dir.path(),
+        &["replay", hume_tests::HOSTILE_WASM, "--events", &events],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("position 1") && err.contains("`panic`"),
+        "{err}"
+    );
+    assert!(err.contains("hostile plugin panics on purpose"), "{err}");
+    assert_eq!(err.matches("trapped").count(), 1, "said once: {err}");
+}

@@ -141,10 +141,12 @@ async fn load(path: &Path, cache: &CacheArgs) -> anyhow::Result<Plugin> {
         cache_dir: cache_dir(cache),
         ..RuntimeConfig::default()
     })
+    .map_err(message)
     .context("cannot start the plugin runtime")?;
     let plugin = tokio::task::spawn_blocking(move || runtime.load(&wasm))
         .await
         .context("the plugin loader crashed")?
+        .map_err(message)
         .with_context(|| format!("{} is not a valid Hume plugin", path.display()))?;
     Ok(plugin)
 }
@@ -192,6 +194,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         limits,
     )
     .await
+    .map_err(message)
     .context("cannot start the plugin")?;
 
     let file = tokio::fs::File::open(&args.events)
@@ -207,7 +210,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut batch = Vec::with_capacity(batch_size);
     let mut line_no = 0u64;
     let failed = |err: FoldError| {
-        anyhow::Error::new(err).context(format!("replay of {} failed", args.events.display()))
+        message(err).context(format!("replay of {} failed", args.events.display()))
     };
     loop {
         let line = lines.next_line().await.with_context(|| {
@@ -255,6 +258,12 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{output}")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A library error as one anyhow message: their `Display` already includes
+/// their cause, so walking the source chain too would repeat it.
+fn message(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
 }
 
 /// Apply one event, printing it with the state before and after on stderr.

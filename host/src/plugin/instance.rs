@@ -191,6 +191,7 @@ impl Instance {
         let data = self.store.data_mut();
         data.call_started = Instant::now();
         data.limiter.refused = None;
+        data.stderr.clear();
         self.store.set_epoch_deadline(1);
         Ok(())
     }
@@ -393,8 +394,20 @@ fn classify(
             ),
         };
     }
-    PluginError::Trap {
+    // The trap itself first, then what the guest said on stderr (a Rust
+    // panic message, a Python traceback); the wasm backtrace goes to the log.
+    let trap = match err.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => err.root_cause().to_string(),
+    };
+    tracing::debug!(
+        projection = &*state.projection,
         call,
-        message: format!("{err:?}"),
-    }
+        "plugin trapped: {err:?}"
+    );
+    let message = match state.stderr.joined() {
+        Some(said) => format!("{trap}; the plugin's stderr: {said}"),
+        None => trap,
+    };
+    PluginError::Trap { call, message }
 }

@@ -3,8 +3,9 @@
 //! deterministic clocks and randomness), the `host.log` import, and the
 //! memory limiter. One [`StoreState`] per instance.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,6 +19,38 @@ use super::bindings::hume::projection::host::{Host, Level};
 
 /// The longest guest output line forwarded to `tracing`; longer lines are cut.
 const MAX_LINE: usize = 4096;
+/// How many of the guest's last stderr lines a trap message quotes.
+const RECENT_STDERR_LINES: usize = 4;
+
+/// The guest's last stderr lines (e.g. a Rust panic message), so a trap can
+/// say why the plugin died, not only where.
+#[derive(Clone, Default)]
+pub(crate) struct RecentStderr(Arc<Mutex<VecDeque<String>>>);
+
+impl RecentStderr {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, line: &str) {
+        let mut lines = self.lock();
+        if lines.len() == RECENT_STDERR_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line.to_string());
+    }
+
+    /// Forget what was written before the current call.
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// The lines, oldest first, joined with " | "; `None` when empty.
+    pub(crate) fn joined(&self) -> Option<String> {
+        let lines = self.lock();
+        (!lines.is_empty()).then(|| lines.iter().cloned().collect::<Vec<_>>().join(" | "))
+    }
+}
 
 /// The data of one plugin store.
 pub(crate) struct StoreState {
@@ -29,13 +62,16 @@ pub(crate) struct StoreState {
     /// When the current call started, and how long it may run.
     pub(crate) call_started: Instant,
     pub(crate) call_timeout: Duration,
+    /// The guest's last stderr lines in the current call.
+    pub(crate) stderr: RecentStderr,
 }
 
 impl StoreState {
     pub(crate) fn new(projection: &str, max_memory_bytes: usize, call_timeout: Duration) -> Self {
         let projection: Arc<str> = Arc::from(projection);
+        let stderr = RecentStderr::default();
         StoreState {
-            wasi: sandboxed_wasi(&projection),
+            wasi: sandboxed_wasi(&projection, &stderr),
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max_bytes: max_memory_bytes,
@@ -44,6 +80,7 @@ impl StoreState {
             projection,
             call_started: Instant::now(),
             call_timeout,
+            stderr,
         }
     }
 }
@@ -78,16 +115,18 @@ impl Host for StoreState {
 /// environment, no arguments, no sockets, closed stdin, output into
 /// `tracing`, clocks frozen at the Unix epoch (advancing 1 µs per reading),
 /// and randomness from a fixed seed.
-fn sandboxed_wasi(projection: &Arc<str>) -> WasiCtx {
+fn sandboxed_wasi(projection: &Arc<str>, stderr: &RecentStderr) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(GuestOutput {
             projection: projection.clone(),
             stream: "stdout",
+            recent: None,
         })
         .stderr(GuestOutput {
             projection: projection.clone(),
             stream: "stderr",
+            recent: Some(stderr.clone()),
         })
         .allow_tcp(false)
         .allow_udp(false)
@@ -138,6 +177,8 @@ impl wasmtime_wasi::HostMonotonicClock for FixedClock {
 struct GuestOutput {
     projection: Arc<str>,
     stream: &'static str,
+    /// Where stderr lines are also kept for trap messages.
+    recent: Option<RecentStderr>,
 }
 
 impl IsTerminal for GuestOutput {
@@ -156,6 +197,7 @@ impl StdoutStream for GuestOutput {
         Box::new(LineLogger {
             projection: self.projection.clone(),
             stream: self.stream,
+            recent: self.recent.clone(),
             line: Vec::new(),
         })
     }
@@ -165,6 +207,7 @@ impl StdoutStream for GuestOutput {
 struct LineLogger {
     projection: Arc<str>,
     stream: &'static str,
+    recent: Option<RecentStderr>,
     line: Vec<u8>,
 }
 
@@ -174,6 +217,9 @@ impl LineLogger {
             return;
         }
         let text = String::from_utf8_lossy(&self.line);
+        if let Some(recent) = &self.recent {
+            recent.push(text.trim_end());
+        }
         tracing::info!(
             target: "hume::plugin",
             projection = &*self.projection,
