@@ -17,7 +17,7 @@
 //! Decoding is a handful of bounds checks and copies; any inconsistency is
 //! reported as corruption, never returned as an event.
 
-use super::RecordedEvent;
+use super::{EventRef, RecordedEvent};
 
 /// Current encoding format byte.
 pub const FORMAT: u8 = 1;
@@ -101,14 +101,12 @@ impl<'a> Reader<'a> {
 }
 
 #[inline]
-fn utf8(bytes: &[u8], what: &'static str) -> Result<String, DecodeError> {
-    std::str::from_utf8(bytes)
-        .map(str::to_owned)
-        .map_err(|_| DecodeError(what))
+fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError(what))
 }
 
-/// Decode one stored event at `position`.
-pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, DecodeError> {
+/// Decode one stored event at `position` without copying anything.
+pub fn decode_ref(position: u64, value: &[u8]) -> Result<EventRef<'_>, DecodeError> {
     let stream = peek_stream(value)?;
     if stream.is_empty() {
         return Err(DecodeError("empty stream name"));
@@ -123,12 +121,12 @@ pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, DecodeError>
     let kind_len = r.u32()? as usize;
     let kind = utf8(r.take(kind_len)?, "kind is not UTF-8")?;
     let data_len = r.u32()? as usize;
-    let data = r.take(data_len)?.to_vec();
+    let data = r.take(data_len)?;
     let meta_len = r.u32()? as usize;
     let metadata = if meta_len == 0 {
         None
     } else {
-        Some(r.take(meta_len - 1)?.to_vec())
+        Some(r.take(meta_len - 1)?)
     };
     if r.at != value.len() {
         return Err(DecodeError("trailing bytes after the event"));
@@ -136,7 +134,7 @@ pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, DecodeError>
     if revision == 0 {
         return Err(DecodeError("revision 0"));
     }
-    Ok(RecordedEvent {
+    Ok(EventRef {
         position,
         stream,
         revision,
@@ -145,6 +143,11 @@ pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, DecodeError>
         metadata,
         timestamp,
     })
+}
+
+/// Decode one stored event at `position`.
+pub fn decode(position: u64, value: &[u8]) -> Result<RecordedEvent, DecodeError> {
+    decode_ref(position, value).map(|e| e.to_owned())
 }
 
 #[cfg(test)]

@@ -52,3 +52,39 @@ pub struct RecordedEvent {
     /// Append time in milliseconds since the Unix epoch.
     pub timestamp: u64,
 }
+
+/// A borrowed view of one stored event, valid while the log's iterator
+/// stays on it: what [`crate::log::RocksLog::scan`] hands its visitor, so a
+/// reader can filter or transform events without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// Global position.
+    pub position: u64,
+    /// Stream name.
+    pub stream: &'a str,
+    /// Revision within the stream.
+    pub revision: u64,
+    /// Event kind.
+    pub kind: &'a str,
+    /// JSON data.
+    pub data: &'a [u8],
+    /// Optional JSON metadata.
+    pub metadata: Option<&'a [u8]>,
+    /// Append time, ms since the Unix epoch.
+    pub timestamp: u64,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(&self) -> RecordedEvent {
+        RecordedEvent {
+            position: self.position,
+            stream: self.stream.to_owned(),
+            revision: self.revision,
+            kind: self.kind.to_owned(),
+            data: self.data.to_vec(),
+            metadata: self.metadata.map(<[u8]>::to_vec),
+            timestamp: self.timestamp,
+        }
+    }
+}

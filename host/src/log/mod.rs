@@ -15,8 +15,8 @@ mod event;
 mod rocks;
 mod validate;
 
-pub use event::{NewEvent, RecordedEvent};
-pub use rocks::{LogOptions, RocksLog};
+pub use event::{EventRef, NewEvent, RecordedEvent};
+pub use rocks::{LogOptions, RocksLog, Scan};
 pub use validate::validate_stream_name;
 
 /// What the writer expects the stream's current revision to be.

@@ -21,8 +21,8 @@ use tokio::sync::{oneshot, watch};
 
 use super::validate::{validate_append, validate_stream_name, Limits};
 use super::{
-    codec, AppendOutcome, EventLog, ExpectedRevision, LogError, NewEvent, Page, RecordedEvent,
-    Selector,
+    codec, AppendOutcome, EventLog, EventRef, ExpectedRevision, LogError, NewEvent, Page,
+    RecordedEvent, Selector,
 };
 use crate::db::{Db, CF_EVENTS, CF_META, CF_STREAMS, CF_STREAM_INDEX};
 
@@ -228,6 +228,99 @@ impl RocksLog {
         .map_err(|_| LogError::Closed)?;
         rx.await.map_err(|_| LogError::Closed)?
     }
+
+    /// Visit up to `limit` events matching `selector` from `from_position`
+    /// (inclusive) without copying them: the zero-allocation core of
+    /// [`EventLog::read`], for readers that filter or encode events
+    /// themselves. Bounded like `read`; the outcome says where to continue.
+    pub fn scan(
+        &self,
+        from_position: u64,
+        selector: &Selector,
+        limit: usize,
+        mut visit: impl FnMut(EventRef<'_>),
+    ) -> Result<Scan, LogError> {
+        let head = self.head();
+        let from = from_position.max(1);
+        let mut out = Scan {
+            matched: 0,
+            last_scanned: from - 1,
+            next: None,
+        };
+        if from > head || limit == 0 {
+            out.next = (limit == 0 && from <= head).then_some(from);
+            return Ok(out);
+        }
+        let budget = if selector.is_all() {
+            limit
+        } else {
+            self.options.max_scan.max(limit)
+        };
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_upper_bound((head + 1).to_be_bytes().to_vec());
+        // No explicit readahead: each page opens a fresh iterator, and a
+        // fixed readahead would re-read megabytes per page; RocksDB's own
+        // auto-readahead grows as a long scan proceeds.
+        // RocksDB counts perf statistics per thread on every step by
+        // default (thread-local updates that cost ~5% of a scan); Hume does
+        // not read them.
+        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+        let cf = self.db.cf(CF_EVENTS);
+        let mut it = self.db.raw().raw_iterator_cf_opt(&cf, opts);
+        it.seek(from.to_be_bytes());
+        let mut expect = from;
+        let mut scanned = 0usize;
+        let mut stopped = false;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let pos = be_u64(k, "event key")?;
+            if pos != expect {
+                return Err(LogError::Corrupt {
+                    key: format!("position {expect}"),
+                    reason: format!("missing: the next stored event is at position {pos}"),
+                });
+            }
+            expect += 1;
+            let corrupt = |e: codec::DecodeError| LogError::Corrupt {
+                key: format!("position {pos}"),
+                reason: e.0.into(),
+            };
+            let stream = codec::peek_stream(v).map_err(corrupt)?;
+            if selector.matches_bytes(stream) {
+                visit(codec::decode_ref(pos, v).map_err(corrupt)?);
+                out.matched += 1;
+            }
+            out.last_scanned = pos;
+            scanned += 1;
+            if out.matched >= limit || scanned >= budget {
+                stopped = true;
+                break;
+            }
+            it.next();
+        }
+        it.status().map_err(storage("reading events"))?;
+        if out.last_scanned < head {
+            if !stopped {
+                // The iterator ended before the head it was bounded by.
+                return Err(LogError::Corrupt {
+                    key: format!("position {expect}"),
+                    reason: format!("missing below the head {head}"),
+                });
+            }
+            out.next = Some(out.last_scanned + 1);
+        }
+        Ok(out)
+    }
+}
+
+/// What a [`RocksLog::scan`] covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// Events handed to the visitor.
+    pub matched: usize,
+    /// Every position up to this one was examined (see [`Page::last_scanned`]).
+    pub last_scanned: u64,
+    /// Where to continue, or `None` when the scan reached the head.
+    pub next: Option<u64>,
 }
 
 impl Drop for RocksLog {
@@ -255,75 +348,23 @@ impl EventLog for RocksLog {
         selector: &Selector,
         limit: usize,
     ) -> Result<Page, LogError> {
+        let mut events = Vec::new();
         let head = self.head();
-        let from = from_position.max(1);
-        let mut page = Page {
-            events: Vec::new(),
-            last_scanned: from - 1,
-            next: None,
-        };
-        if from > head || limit == 0 {
-            page.next = (limit == 0 && from <= head).then_some(from);
-            return Ok(page);
+        if from_position.max(1) <= head {
+            events.reserve(
+                limit
+                    .min(16_384)
+                    .min((head + 1 - from_position.max(1)) as usize),
+            );
         }
-        let budget = if selector.is_all() {
-            limit
-        } else {
-            self.options.max_scan.max(limit)
-        };
-        page.events
-            .reserve(limit.min(16_384).min((head - from + 1) as usize));
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound((head + 1).to_be_bytes().to_vec());
-        // No explicit readahead: each page opens a fresh iterator, and a
-        // fixed readahead would re-read megabytes per page; RocksDB's own
-        // auto-readahead grows as a long scan proceeds.
-        // RocksDB counts perf statistics per thread on every step by
-        // default (thread-local updates that cost ~5% of a scan); Hume does
-        // not read them.
-        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
-        let cf = self.db.cf(CF_EVENTS);
-        let mut it = self.db.raw().raw_iterator_cf_opt(&cf, opts);
-        it.seek(from.to_be_bytes());
-        let mut expect = from;
-        let mut scanned = 0usize;
-        let mut stopped = false;
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let pos = be_u64(k, "event key")?;
-            if pos != expect {
-                return Err(LogError::Corrupt {
-                    key: format!("position {expect}"),
-                    reason: format!("missing: the next stored event is at position {pos}"),
-                });
-            }
-            expect += 1;
-            let stream = codec::peek_stream(v).map_err(|e| LogError::Corrupt {
-                key: format!("position {pos}"),
-                reason: e.0.into(),
-            })?;
-            if selector.matches_bytes(stream) {
-                page.events.push(Self::decode(pos, v)?);
-            }
-            page.last_scanned = pos;
-            scanned += 1;
-            if page.events.len() >= limit || scanned >= budget {
-                stopped = true;
-                break;
-            }
-            it.next();
-        }
-        it.status().map_err(storage("reading events"))?;
-        if page.last_scanned < head {
-            if !stopped {
-                // The iterator ended before the head it was bounded by.
-                return Err(LogError::Corrupt {
-                    key: format!("position {expect}"),
-                    reason: format!("missing below the head {head}"),
-                });
-            }
-            page.next = Some(page.last_scanned + 1);
-        }
-        Ok(page)
+        let scan = self.scan(from_position, selector, limit, |e| {
+            events.push(e.to_owned())
+        })?;
+        Ok(Page {
+            events,
+            last_scanned: scan.last_scanned,
+            next: scan.next,
+        })
     }
 
     fn read_stream(
