@@ -14,6 +14,7 @@ pub mod codec;
 mod event;
 mod rocks;
 mod validate;
+mod writer;
 
 pub use event::{EventRef, NewEvent, RecordedEvent};
 pub use rocks::{LogOptions, RocksLog, Scan};

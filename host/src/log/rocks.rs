@@ -16,10 +16,11 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
-use rocksdb::{ReadOptions, WriteBatch};
+use rocksdb::ReadOptions;
 use tokio::sync::{oneshot, watch};
 
 use super::validate::{validate_append, validate_stream_name, Limits};
+use super::writer::Writer;
 use super::{
     codec, AppendOutcome, EventLog, EventRef, ExpectedRevision, LogError, NewEvent, Page,
     RecordedEvent, Selector,
@@ -29,7 +30,7 @@ use crate::db::{Db, CF_EVENTS, CF_META, CF_STREAMS, CF_STREAM_INDEX};
 /// Key in `meta` holding the on-disk format version of the log.
 const FORMAT_KEY: &[u8] = b"log.format";
 /// Most bytes of payload the writer puts in one group (one WriteBatch).
-const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
+pub(super) const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Limits and tuning of a [`RocksLog`].
 #[derive(Debug, Clone)]
@@ -56,12 +57,12 @@ impl Default for LogOptions {
     }
 }
 
-struct Request {
-    stream: String,
-    events: Vec<NewEvent>,
-    expected: ExpectedRevision,
-    bytes: usize,
-    reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
+pub(super) struct Request {
+    pub(super) stream: String,
+    pub(super) events: Vec<NewEvent>,
+    pub(super) expected: ExpectedRevision,
+    pub(super) bytes: usize,
+    pub(super) reply: oneshot::Sender<Result<AppendOutcome, LogError>>,
 }
 
 /// The RocksDB event log. Dropping it stops the writer after it has
@@ -84,11 +85,11 @@ impl std::fmt::Debug for RocksLog {
     }
 }
 
-fn storage(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> LogError {
+pub(super) fn storage(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> LogError {
     move |source| LogError::Storage { stage, source }
 }
 
-fn be_u64(bytes: &[u8], what: &str) -> Result<u64, LogError> {
+pub(super) fn be_u64(bytes: &[u8], what: &str) -> Result<u64, LogError> {
     bytes
         .try_into()
         .map(u64::from_be_bytes)
@@ -98,7 +99,7 @@ fn be_u64(bytes: &[u8], what: &str) -> Result<u64, LogError> {
         })
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -107,7 +108,7 @@ fn now_ms() -> u64 {
 
 /// Key of one stream-index entry: name, 0x00, revision big-endian. Names
 /// never contain control characters, so 0x00 cleanly ends the name.
-fn index_key(stream: &[u8], revision: u64) -> Vec<u8> {
+pub(super) fn index_key(stream: &[u8], revision: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(stream.len() + 9);
     k.extend_from_slice(stream);
     k.push(0);
@@ -469,163 +470,5 @@ impl EventLog for RocksLog {
         }
         it.status().map_err(storage("listing streams"))?;
         Ok(out)
-    }
-}
-
-/// The single writer: owns the next position and the stream revisions.
-struct Writer {
-    db: Db,
-    /// Current revision of every stream appended to or looked up so far.
-    revisions: HashMap<String, u64>,
-    next_position: u64,
-    head: Arc<AtomicU64>,
-    head_tx: watch::Sender<u64>,
-    /// Set after a failed write: the batch may or may not be on disk, so the
-    /// in-memory positions and revisions can no longer be trusted. Every
-    /// later append fails until the server restarts and re-reads the log.
-    failed: Option<rocksdb::Error>,
-}
-
-impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Request>) {
-        let mut buf = Vec::new();
-        while let Ok(first) = rx.recv() {
-            let mut bytes = first.bytes;
-            let mut group = vec![first];
-            while bytes < MAX_GROUP_BYTES {
-                match rx.try_recv() {
-                    Ok(r) => {
-                        bytes += r.bytes;
-                        group.push(r);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.commit(group, &mut buf);
-        }
-    }
-
-    fn current_revision(&mut self, stream: &str) -> Result<u64, LogError> {
-        if let Some(r) = self.revisions.get(stream) {
-            return Ok(*r);
-        }
-        let stored = self
-            .db
-            .raw()
-            .get_pinned_cf(&self.db.cf(CF_STREAMS), stream.as_bytes())
-            .map_err(storage("reading a stream's revision"))?;
-        let rev = match stored {
-            Some(v) => be_u64(&v, "stream revision")?,
-            None => 0,
-        };
-        self.revisions.insert(stream.to_string(), rev);
-        Ok(rev)
-    }
-
-    fn commit(&mut self, group: Vec<Request>, buf: &mut Vec<u8>) {
-        if let Some(source) = &self.failed {
-            for req in group {
-                let _ = req.reply.send(Err(LogError::Storage {
-                    stage: "appending after an earlier write failure (restart the server)",
-                    source: source.clone(),
-                }));
-            }
-            return;
-        }
-        let db = self.db.clone();
-        let events_cf = db.cf(CF_EVENTS);
-        let index_cf = db.cf(CF_STREAM_INDEX);
-        let streams_cf = db.cf(CF_STREAMS);
-        let mut batch = WriteBatch::default();
-        let timestamp = now_ms();
-        let start = self.next_position;
-        let mut next = start;
-        // Revisions as they will be once this group is written.
-        let mut pending: HashMap<String, u64> = HashMap::new();
-        let mut replies = Vec::with_capacity(group.len());
-        for req in group {
-            let current = match pending.get(&req.stream) {
-                Some(r) => Ok(*r),
-                None => self.current_revision(&req.stream),
-            };
-            let current = match current {
-                Ok(c) => c,
-                Err(e) => {
-                    replies.push((req.reply, Err(e)));
-                    continue;
-                }
-            };
-            if !req.expected.accepts(current) {
-                replies.push((
-                    req.reply,
-                    Err(LogError::WrongExpectedRevision {
-                        stream: req.stream,
-                        expected: req.expected,
-                        current,
-                    }),
-                ));
-                continue;
-            }
-            let first_position = next;
-            let mut revision = current;
-            for e in &req.events {
-                revision += 1;
-                buf.clear();
-                codec::encode(
-                    buf,
-                    &req.stream,
-                    revision,
-                    timestamp,
-                    &e.kind,
-                    e.data.get().as_bytes(),
-                    e.metadata.as_ref().map(|m| m.get().as_bytes()),
-                );
-                batch.put_cf(&events_cf, next.to_be_bytes(), &buf[..]);
-                batch.put_cf(
-                    &index_cf,
-                    index_key(req.stream.as_bytes(), revision),
-                    next.to_be_bytes(),
-                );
-                next += 1;
-            }
-            batch.put_cf(&streams_cf, req.stream.as_bytes(), revision.to_be_bytes());
-            let outcome = AppendOutcome {
-                stream: req.stream.clone(),
-                first_position,
-                last_position: next - 1,
-                revision,
-            };
-            pending.insert(req.stream, revision);
-            replies.push((req.reply, Ok(outcome)));
-        }
-        if next > start {
-            match db.raw().write_opt(batch, &Db::sync_write_options()) {
-                Ok(()) => {
-                    self.revisions.extend(pending);
-                    self.next_position = next;
-                    self.head.store(next - 1, Ordering::Release);
-                    self.head_tx.send_replace(next - 1);
-                }
-                Err(source) => {
-                    tracing::error!(
-                        error = %source,
-                        "event log write failed; the group was not acknowledged and the log \
-                         refuses further appends until the server restarts"
-                    );
-                    self.failed = Some(source.clone());
-                    for (_, r) in replies.iter_mut() {
-                        if r.is_ok() {
-                            *r = Err(LogError::Storage {
-                                stage: "writing appended events",
-                                source: source.clone(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        for (reply, result) in replies {
-            let _ = reply.send(result);
-        }
     }
 }
