@@ -350,20 +350,33 @@ fn main() {
         return;
     }
     let parts = std::env::var("HUME_BENCH_PARTS").unwrap_or_else(|_| "a,b,c".into());
-    let dir = hume_tests::temp_dir();
+    // HUME_BENCH_DIR keeps the data directories (and the servers' logs).
+    let temp = hume_tests::temp_dir();
+    let dir = match std::env::var_os("HUME_BENCH_DIR") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            std::fs::create_dir_all(&d).unwrap();
+            tempfile::Builder::new()
+                .prefix("run-")
+                .tempdir_in(&d)
+                .unwrap()
+                .keep()
+        }
+        None => temp.path().to_path_buf(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
         if parts.contains('a') {
-            rebuild(dir.path()).await;
+            rebuild(&dir).await;
         }
         if parts.contains('b') {
-            latency(dir.path()).await;
+            latency(&dir).await;
         }
         if parts.contains('c') {
-            fanout(dir.path()).await;
+            fanout(&dir).await;
         }
     });
 }

@@ -410,9 +410,52 @@ mod tests {
                 }
             }
         }
+        // Idle exact-stream followers move over what holds nothing for them.
+        let s1 = &follows[0];
+        let last_s1 = drain(|f, l| log.read(f, &s1.selector, l).unwrap(), 1, 100, head)
+            .last()
+            .copied()
+            .unwrap();
+        assert_eq!(feed.caught_up_to(last_s1, s1), head);
+        assert_eq!(feed.caught_up_to(last_s1 - 1, s1), last_s1 - 1);
+        assert_eq!(
+            feed.caught_up_to(head - 3, &follows[2]),
+            head - 3,
+            "categories scan"
+        );
+
         // Past the end: an empty page that does not move backwards.
         let page = feed.read(head + 1, &follows[0], 10).unwrap();
         assert!(page.events.is_empty());
         assert_eq!(page.last_scanned, head);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_followers_of_a_stream_are_woken() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(db, LogOptions::default()).unwrap());
+        let feed = Feed::start(log.clone(), 100);
+        let a = feed.subscribe(&Follow::new(Selector::parse(&["a"]).unwrap()));
+        let b = feed.subscribe(&Follow::new(Selector::parse(&["b"]).unwrap()));
+        let all = feed.subscribe(&Follow::new(Selector::parse(&["a*"]).unwrap()));
+        let ev = NewEvent::json("k", &serde_json::json!({}), None);
+        log.append("a", vec![ev], ExpectedRevision::Any)
+            .await
+            .unwrap();
+        let wait = std::time::Duration::from_secs(10);
+        tokio::time::timeout(wait, a.notified())
+            .await
+            .expect("a woken");
+        tokio::time::timeout(wait, all.notified())
+            .await
+            .expect("category woken");
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(100), b.notified()).await;
+        assert!(quiet.is_err(), "b follows another stream and sleeps");
+        drop(b);
+        assert!(
+            !feed.subscribers.lock().unwrap().by_stream.contains_key("b"),
+            "unsubscribed on drop"
+        );
     }
 }
