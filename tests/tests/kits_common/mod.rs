@@ -166,7 +166,8 @@ fn hash_tree(path: &Path, hasher: &mut impl Hasher) {
 
 /// Build the plugin project `dir` (language `lang`) with `hume build`, once
 /// per version of its sources: the component is cached under the target
-/// directory, keyed by a hash of the project, its kit and the WIT contract.
+/// directory, keyed by a hash of the project, its kit, the WIT contract and
+/// `hume build`'s own sources.
 pub fn build_project(dir: &Path, lang: Lang) -> PathBuf {
     static BUILDS: OnceLock<Mutex<HashMap<PathBuf, Arc<OnceLock<PathBuf>>>>> = OnceLock::new();
     let slot = BUILDS
@@ -182,6 +183,8 @@ pub fn build_project(dir: &Path, lang: Lang) -> PathBuf {
         hash_tree(dir, &mut hasher);
         hash_tree(&root.join(lang.kit_dir()), &mut hasher);
         hash_tree(&root.join("wit"), &mut hasher);
+        // how `hume build` builds (flags, entry glue, templates)
+        hash_tree(&root.join("host/src/cli/kits"), &mut hasher);
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let out = kits_cache().join(format!("{name}-{:016x}.wasm", hasher.finish()));
         if !out.is_file() {

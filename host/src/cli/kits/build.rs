@@ -369,7 +369,8 @@ impl Builder<'_> {
         let mut cmd = Command::new(&tools.clang);
         cmd.args([
             "--target=wasm32-wasi",
-            "-O2",
+            "-O3",
+            "-flto",
             "-mexec-model=reactor",
             "-fuse-ld=lld",
         ])
