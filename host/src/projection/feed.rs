@@ -36,7 +36,25 @@ struct Tail {
     events: VecDeque<RecordedEvent>,
     /// Positions of the tail's events, per stream, ascending.
     by_stream: HashMap<String, VecDeque<u64>>,
+    /// The log head when the feed started: later events are all known.
+    start: u64,
+    /// Per stream, its latest positions since the feed started (kept
+    /// beyond the tail, bounded per stream), so an idle projection's cursor
+    /// can jump to just before its next event.
+    history: HashMap<String, StreamHistory>,
 }
+
+/// The latest positions of one stream.
+#[derive(Default)]
+struct StreamHistory {
+    /// Ascending; at most [`HISTORY_PER_STREAM`].
+    positions: VecDeque<u64>,
+    /// The largest position dropped from `positions` (0: none dropped).
+    trimmed: u64,
+}
+
+/// Positions remembered per stream beyond the tail.
+const HISTORY_PER_STREAM: usize = 32;
 
 /// Who to wake when events land.
 #[derive(Default)]
@@ -129,6 +147,8 @@ impl Feed {
                 end: head,
                 events: VecDeque::new(),
                 by_stream: HashMap::new(),
+                start: head,
+                history: HashMap::new(),
             }),
             end,
             capacity: capacity.max(1),
@@ -203,27 +223,30 @@ impl Feed {
     }
 
     /// How far a projection that has examined everything up to `scanned`
-    /// has implicitly examined: the tail's end when none of its exact
-    /// streams has an event after `scanned` in the tail, else `scanned`.
+    /// may move its cursor without missing anything: to just before the
+    /// next event of its exact streams, or to the tail's end when there is
+    /// none (categories and unknown gaps: `scanned`).
     pub fn caught_up_to(&self, scanned: u64, follow: &Follow) -> u64 {
         let Some(streams) = &follow.exact else {
             return scanned;
         };
         let tail = self.tail.read().unwrap_or_else(|p| p.into_inner());
-        if scanned + 1 < tail.first || scanned >= tail.end {
+        if scanned >= tail.end || scanned < tail.start {
             return scanned;
         }
-        let pending = streams.iter().any(|s| {
-            tail.by_stream
-                .get(s)
-                .and_then(|q| q.back())
-                .is_some_and(|last| *last > scanned)
-        });
-        if pending {
-            scanned
-        } else {
-            tail.end
+        let mut target = tail.end;
+        for s in streams {
+            if let Some(h) = tail.history.get(s) {
+                if h.trimmed > scanned {
+                    return scanned;
+                }
+                let i = h.positions.partition_point(|p| *p <= scanned);
+                if let Some(next) = h.positions.get(i) {
+                    target = target.min(next - 1);
+                }
+            }
         }
+        target.max(scanned)
     }
 
     /// Read one page of new events from the log into the tail, then wake
@@ -244,6 +267,11 @@ impl Feed {
                 .entry(e.stream.clone())
                 .or_default()
                 .push_back(e.position);
+            let h = tail.history.entry(e.stream.clone()).or_default();
+            h.positions.push_back(e.position);
+            if h.positions.len() > HISTORY_PER_STREAM {
+                h.trimmed = h.positions.pop_front().expect("non-empty");
+            }
             tail.events.push_back(e);
         }
         tail.end = page.last_scanned.max(tail.end);
@@ -423,6 +451,11 @@ mod tests {
             head - 3,
             "categories scan"
         );
+        // From far behind the (16-event) tail: jump to just before the next
+        // s1 event after the feed started at 7; before 7 nothing is known.
+        let s1_events = drain(|f, l| log.read(f, &s1.selector, l).unwrap(), 8, 100, head);
+        assert_eq!(feed.caught_up_to(7, s1), s1_events[0] - 1);
+        assert_eq!(feed.caught_up_to(3, s1), 3);
 
         // Past the end: an empty page that does not move backwards.
         let page = feed.read(head + 1, &follows[0], 10).unwrap();
