@@ -96,6 +96,9 @@ pub(crate) struct ActorConfig {
     pub live: LiveStatus,
     /// Told once, when this version first reaches the head (blue/green swap).
     pub caught_up: Option<oneshot::Sender<()>>,
+    /// Bounds how many projections instantiate and restore at once (a
+    /// restart of thousands would otherwise spike memory and mappings).
+    pub builds: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the task should keep going or end after a command.
@@ -313,7 +316,10 @@ impl Actor {
     async fn build(&mut self) {
         let started = Instant::now();
         let span = info_span!("hume.projection.init", projection = %self.cfg.name);
+        let builds = self.cfg.builds.clone();
+        let permit = builds.acquire().await;
         let result = self.try_build().instrument(span).await;
+        drop(permit);
         match result {
             Ok(()) => {
                 info!(

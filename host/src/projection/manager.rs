@@ -81,6 +81,8 @@ struct Inner {
     runtime: Runtime,
     log: Arc<dyn EventLog>,
     feed: Arc<Feed>,
+    /// Concurrent plugin instantiations + restores.
+    builds: Arc<tokio::sync::Semaphore>,
     records: Records,
     rocks: Arc<RocksSnapshots>,
     memory: Arc<MemorySnapshots>,
@@ -130,6 +132,7 @@ impl Manager {
                 runtime,
                 log,
                 feed,
+                builds: Arc::new(tokio::sync::Semaphore::new(64)),
                 records,
                 rocks,
                 memory: Arc::new(MemorySnapshots::default()),
@@ -256,6 +259,7 @@ impl Manager {
             stopped: record.stopped,
             live: live.clone(),
             caught_up,
+            builds: self.inner.builds.clone(),
         });
         Ok(ActorHandle {
             tx,
