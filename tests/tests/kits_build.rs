@@ -170,3 +170,28 @@ fn every_non_rust_example_builds_to_a_valid_component() {
         );
     }
 }
+
+#[test]
+fn every_rust_example_builds_with_hume_build() {
+    let tmp = hume_tests::temp_dir();
+    for example in ["kv", "counter", "bank"] {
+        let dir = hume_tests::workspace_root()
+            .join("example-plugins")
+            .join(example);
+        let out_file = tmp.path().join(format!("{example}.wasm"));
+        let out = build_with(&dir, &out_file, &[]);
+        assert!(
+            out.status.success(),
+            "hume build {example}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("built rust plugin"),
+            "{}",
+            stderr(&out)
+        );
+        let validate = hume(&["validate", out_file.to_str().unwrap()]);
+        assert!(validate.status.success(), "{}", stderr(&validate));
+        assert!(stdout(&validate).contains(example), "{}", stdout(&validate));
+    }
+}
