@@ -8,8 +8,12 @@
 //! | `hume_projection_faults_total` | counter | projection |
 //! | `hume_projection_lag` | gauge (log positions) | projection |
 //! | `hume_projection_snapshots_total` | counter | projection |
-//! | `hume_projection_snapshot_duration_seconds` | summary | projection |
-//! | `hume_plugin_call_duration_seconds` | summary | projection, call |
+//! | `hume_projection_snapshot_duration_seconds` | summary | - |
+//! | `hume_plugin_call_duration_seconds` | summary | call |
+//!
+//! Durations are summaries over all projections (a quantile sketch per
+//! projection would cost kilobytes each with thousands of projections);
+//! counts and lag are per projection.
 //!
 //! Tracing spans/events carry the seed's telemetry names:
 //! `hume.projection.init`, `hume.projection.catch_up.start` / `.stop`,
@@ -24,7 +28,6 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Handles of one projection's metrics, resolved once.
 pub(crate) struct ActorMetrics {
-    name: String,
     pub applied: Counter,
     pub skipped: Counter,
     pub faults: Counter,
@@ -40,17 +43,16 @@ impl ActorMetrics {
         let call = |c: &'static str| {
             (
                 c,
-                metrics::histogram!("hume_plugin_call_duration_seconds", "projection" => label.clone(), "call" => c),
+                metrics::histogram!("hume_plugin_call_duration_seconds", "call" => c),
             )
         };
         ActorMetrics {
-            name: name.to_string(),
             applied: metrics::counter!("hume_projection_events_applied_total", "projection" => label.clone()),
             skipped: metrics::counter!("hume_projection_events_skipped_total", "projection" => label.clone()),
             faults: metrics::counter!("hume_projection_faults_total", "projection" => label.clone()),
             lag: metrics::gauge!("hume_projection_lag", "projection" => label.clone()),
             snapshots: metrics::counter!("hume_projection_snapshots_total", "projection" => label.clone()),
-            snapshot_duration: metrics::histogram!("hume_projection_snapshot_duration_seconds", "projection" => label.clone()),
+            snapshot_duration: metrics::histogram!("hume_projection_snapshot_duration_seconds"),
             calls: [
                 call("handle-events"),
                 call("snapshot"),
@@ -64,8 +66,10 @@ impl ActorMetrics {
     pub fn call(&self, call: &str, took: Duration) {
         match self.calls.iter().find(|(c, _)| *c == call) {
             Some((_, h)) => h.record(took.as_secs_f64()),
-            None => metrics::histogram!("hume_plugin_call_duration_seconds", "projection" => self.name.clone(), "call" => call.to_string())
-                .record(took.as_secs_f64()),
+            None => {
+                metrics::histogram!("hume_plugin_call_duration_seconds", "call" => call.to_string())
+                    .record(took.as_secs_f64())
+            }
         }
     }
 }
@@ -76,7 +80,20 @@ static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// same handle). `None` when another recorder was installed first.
 pub fn install_metrics() -> Option<PrometheusHandle> {
     PROMETHEUS
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new().install_recorder().ok()?;
+            // Fold recorded samples into the summaries now and then, so
+            // memory stays bounded even when nobody scrapes /metrics.
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                })
+                .ok()?;
+            Some(handle)
+        })
         .clone()
 }
 
