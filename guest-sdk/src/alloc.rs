@@ -10,6 +10,24 @@
 //! never returned to dlmalloc, so memory stays at the peak of small objects.
 //!
 //! wasm32 components are single-threaded, so no locking is needed.
+//!
+//! Why not a crate: maintained wasm allocators were measured in place of
+//! this one (2026-11-26, `cargo bench -p hume-tests --bench replay` with
+//! `HUME_BENCH_KV_WASM` pointing at each build of the kv example, runs
+//! interleaved on one shared machine; thread-CPU rate of the wasm replay
+//! of 1M kv events, batch 1000, wall-clock rate in brackets):
+//!
+//! | allocator                                       | CPU (wall), each run                               |
+//! |-------------------------------------------------|----------------------------------------------------|
+//! | this module                                     | 0.92 (0.92), 0.90 (0.90), 0.82 (0.74), 0.85 (0.82) |
+//! | talc 5.1.1 `wasm::new_wasm_dynamic_allocator()` | 0.52 (0.52), 0.57 (0.57), 0.52 (0.43), 0.57 (0.56) |
+//! | talc 4.4.3 `TalckWasm`                          | 0.56 (0.53), 0.53 (0.51)                           |
+//! | dlmalloc (std default: feature off)             | 0.50 (0.47), 0.69 (0.66)                           |
+//! | lol_alloc 0.4.1 `FreeListAllocator`             | 0.05 (0.05), 0.05 (0.04)                           |
+//!
+//! (millions of events/s). talc, the crate made for this job, is ~35-40%
+//! slower on this workload and no better than dlmalloc, so the hand-written
+//! size classes stay until a crate comes within ~10% of them.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
