@@ -310,6 +310,16 @@ async fn fanout(dir: &std::path::Path) {
             if behind == 0 && list.len() as u64 == count {
                 return;
             }
+            let faulted: Vec<&Value> = list.iter().filter(|s| s["state"] == "faulted").collect();
+            if !faulted.is_empty() && faulted.len() == behind {
+                eprintln!(
+                    "(c) {} projections FAULTED, e.g. {}: {}",
+                    faulted.len(),
+                    faulted[0]["name"],
+                    faulted[0]["fault"]["error"]
+                );
+                return;
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     };

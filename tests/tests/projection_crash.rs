@@ -14,16 +14,19 @@ use hume_tests::{COUNTER_WASM, KV_WASM};
 use projection_common::{offline_replay, Api};
 use serde_json::{json, Value};
 
-/// The projections under test: name, plugin, streams, options, and how to
-/// replay them offline (`hume read` source, replay flags).
-fn projections() -> Vec<(
+/// One projection under test: name, plugin, streams, options, and how to
+/// replay it offline (`hume read` source, replay flags).
+type Case = (
     &'static str,
     &'static str,
     Vec<&'static str>,
     Value,
     Vec<&'static str>,
     Vec<&'static str>,
-)> {
+);
+
+/// The projections under test.
+fn projections() -> Vec<Case> {
     vec![
         (
             "kv",
