@@ -207,3 +207,48 @@ async fn bad_deploys_are_refused_and_nothing_is_half_deployed() {
     api.deploy("counter", COUNTER_WASM, &["*"], json!({})).await;
     assert_eq!(api.state("counter").await, json!({"add": 1}));
 }
+
+/// `--start-from end` skips the events already in the log; `reset` goes
+/// back to that start, not to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_from_end_ignores_earlier_events() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.append("kv", &[("add", json!({"key": "old", "value": 1}))])
+        .await;
+    cli_ok(
+        &server,
+        &[
+            "deploy",
+            "late",
+            KV_WASM,
+            "--stream",
+            "kv",
+            "--start-from",
+            "end",
+        ],
+    );
+    assert_eq!(
+        api.snapshot("late").await,
+        json!({"offset": 1, "state": {}})
+    );
+    api.append("kv", &[("add", json!({"key": "new", "value": 2}))])
+        .await;
+    assert_eq!(api.state("late").await, json!({"new": 2}));
+    cli_ok(&server, &["reset", "late"]);
+    assert_eq!(api.state("late").await, json!({"new": 2}));
+    let err = cli_err(
+        &server,
+        &[
+            "deploy",
+            "x",
+            KV_WASM,
+            "--stream",
+            "kv",
+            "--start-from",
+            "middle",
+        ],
+    );
+    assert!(err.contains("use `0` or `end`"), "{err}");
+}
