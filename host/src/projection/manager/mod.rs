@@ -7,12 +7,12 @@
 //! reaches the log head the manager swaps it in (record first, then the
 //! in-memory routing) and ends the old one.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::db::Db;
 use crate::log::{EventLog, Selector};
@@ -20,13 +20,13 @@ use crate::plugin::{Plugin, Runtime};
 use crate::snapshot::{now_ms, MemorySnapshots, RocksSnapshots, SnapshotStore};
 
 use super::actor::{short, Actor, ActorConfig, Command, StateView};
-use super::config::{
-    validate_name, DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,
-};
+use super::config::{DeploymentRecord, ProjectionOptions, SnapshotStoreKind, VersionRecord};
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
 use super::records::Records;
 use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
+
+mod deploy;
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]
@@ -268,266 +268,6 @@ impl Manager {
             version: version.clone(),
             join,
         })
-    }
-
-    /// Spawn a pending (green) version and the task that swaps it in once it
-    /// has caught up.
-    fn spawn_pending(
-        &self,
-        record: &DeploymentRecord,
-        version: &VersionRecord,
-        plugin: Plugin,
-    ) -> Result<ActorHandle, ProjectionError> {
-        let (tx, rx) = oneshot::channel();
-        let handle = self.spawn_version(record, version, plugin, Some(tx))?;
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let name = record.name.clone();
-        let hash = version.plugin_hash.clone();
-        tokio::spawn(async move {
-            // Err: the pending actor ended before catching up (replaced,
-            // undeployed, shut down): nothing to swap.
-            if rx.await.is_ok() {
-                if let Some(inner) = weak.upgrade() {
-                    let manager = Manager { inner };
-                    if let Err(err) = manager.swap(&name, &hash).await {
-                        error!(projection = %name, error = %err, "blue/green swap failed");
-                    }
-                }
-            }
-        });
-        Ok(handle)
-    }
-
-    /// Make the pending version `hash` of `name` the active one.
-    async fn swap(&self, name: &str, hash: &str) -> Result<(), ProjectionError> {
-        let _changes = self.inner.changes.lock().await;
-        if self
-            .inner
-            .shutting_down
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Ok(());
-        }
-        let (mut record, old_hash) = {
-            let entries = self.read_entries();
-            let Some(entry) = entries.get(name) else {
-                return Ok(());
-            };
-            match &entry.pending {
-                Some(p) if p.version.plugin_hash == hash => {}
-                _ => return Ok(()),
-            }
-            (
-                entry.record.clone(),
-                entry.record.active.plugin_hash.clone(),
-            )
-        };
-        let pending = record.pending.take().expect("checked above");
-        record.active = pending;
-        let unused = self.unused_hashes(name, std::slice::from_ref(&old_hash), Some(&record));
-        self.inner.records.save(&record, None, &unused)?;
-        let old = {
-            let mut entries = self.write_entries();
-            let entry = entries.get_mut(name).expect("checked above");
-            let new_active = entry.pending.take().expect("checked above");
-            entry.record = record;
-            std::mem::replace(&mut entry.active, new_active)
-        };
-        stop_actor(old, false).await;
-        self.delete_snapshots(name, &old_hash);
-        info!(projection = %name, from = %short(&old_hash), to = %short(hash), "new version swapped in");
-        Ok(())
-    }
-
-    fn delete_snapshots(&self, name: &str, hash: &str) {
-        let key = snapshot_key(name, hash);
-        for store in [
-            self.store(SnapshotStoreKind::Rocksdb),
-            self.store(SnapshotStoreKind::Memory),
-        ] {
-            if let Err(err) = store.delete(&key) {
-                warn!(projection = %name, error = %err, "cannot delete old snapshots");
-            }
-        }
-    }
-
-    /// Hashes among `candidates` that no record (other than `name`'s, whose
-    /// future is `replacement`) refers to any more.
-    fn unused_hashes(
-        &self,
-        name: &str,
-        candidates: &[String],
-        replacement: Option<&DeploymentRecord>,
-    ) -> Vec<String> {
-        let entries = self.read_entries();
-        let mut used: HashSet<&str> = HashSet::new();
-        for (n, e) in entries.iter() {
-            if n == name {
-                continue;
-            }
-            used.insert(&e.record.active.plugin_hash);
-            if let Some(p) = &e.record.pending {
-                used.insert(&p.plugin_hash);
-            }
-        }
-        if let Some(r) = replacement {
-            used.insert(&r.active.plugin_hash);
-            if let Some(p) = &r.pending {
-                used.insert(&p.plugin_hash);
-            }
-        }
-        candidates
-            .iter()
-            .filter(|h| !used.contains(h.as_str()))
-            .cloned()
-            .collect()
-    }
-
-    /// Deploy a projection, or a new version of one (blue/green). Everything
-    /// is checked before anything is written.
-    pub async fn deploy(&self, req: DeployRequest) -> Result<DeployOutcome, ProjectionError> {
-        validate_name(&req.name).map_err(ProjectionError::Invalid)?;
-        req.options.validate().map_err(ProjectionError::Invalid)?;
-        Selector::parse(&req.streams).map_err(ProjectionError::Streams)?;
-        let plugin = self.load_plugin(req.wasm.clone()).await?;
-        // Smoke test: the plugin must start from its initial state.
-        let mut probe = plugin
-            .instantiate(&req.name, req.options.limits())
-            .await
-            .map_err(ProjectionError::Load)?;
-        probe.init_state().await.map_err(ProjectionError::Load)?;
-        drop(probe);
-
-        let _changes = self.inner.changes.lock().await;
-        let hash = plugin.hash().to_string();
-        let info = plugin.info().clone();
-        let existing = self.read_entries().get(&req.name).map(|e| e.record.clone());
-        if let Some(rec) = &existing {
-            if rec.active.plugin_hash == hash
-                || rec.pending.as_ref().is_some_and(|p| p.plugin_hash == hash)
-            {
-                return Err(ProjectionError::AlreadyDeployed {
-                    name: req.name,
-                    hash,
-                });
-            }
-        }
-        let version = VersionRecord {
-            plugin_hash: hash.clone(),
-            plugin_name: info.name.clone(),
-            plugin_version: info.version.clone(),
-            streams: req.streams.clone(),
-            options: req.options.clone(),
-            start_offset: match req.options.start_from {
-                StartFrom::Beginning => 0,
-                StartFrom::End => self.inner.log.head(),
-            },
-            deployed_at: now_ms(),
-            keep_state_from: None,
-        };
-        let outcome = DeployOutcome {
-            name: req.name.clone(),
-            plugin_hash: hash.clone(),
-            plugin_name: info.name.clone(),
-            plugin_version: info.version.clone(),
-            status: if existing.is_some() {
-                "building"
-            } else {
-                "deployed"
-            }
-            .to_string(),
-            replaces: existing.as_ref().map(|r| r.active.plugin_hash.clone()),
-        };
-        match existing {
-            None => {
-                let record = DeploymentRecord {
-                    name: req.name.clone(),
-                    active: version.clone(),
-                    pending: None,
-                    stopped: false,
-                    skipped: Vec::new(),
-                };
-                // Leftovers of an earlier deployment under this name must not
-                // seed this one.
-                self.delete_snapshots(&req.name, &hash);
-                self.inner
-                    .records
-                    .save(&record, Some((&hash, &req.wasm)), &[])?;
-                let active = self.spawn_version(&record, &version, plugin, None)?;
-                self.write_entries().insert(
-                    req.name.clone(),
-                    Entry {
-                        record,
-                        active,
-                        pending: None,
-                    },
-                );
-                info!(projection = %req.name, plugin = %short(&hash), "projection deployed");
-            }
-            Some(mut record) => {
-                let mut version = version;
-                if req.keep_state {
-                    version.keep_state_from = Some(record.active.plugin_hash.clone());
-                    // Seed from the state as it is now, not from an older snapshot.
-                    if let Err(err) = self
-                        .ask(&req.name, None, |reply| Command::TakeSnapshot { reply })
-                        .await
-                    {
-                        warn!(projection = %req.name, error = %err, "cannot snapshot the running version; the new one starts from its last snapshot");
-                    }
-                }
-                let replaced = record.pending.take();
-                let unused = match &replaced {
-                    Some(p) => {
-                        self.unused_hashes(&req.name, std::slice::from_ref(&p.plugin_hash), None)
-                    }
-                    None => Vec::new(),
-                };
-                record.pending = Some(version.clone());
-                let unused: Vec<String> = unused.into_iter().filter(|h| *h != hash).collect();
-                self.delete_snapshots(&req.name, &hash);
-                self.inner
-                    .records
-                    .save(&record, Some((&hash, &req.wasm)), &unused)?;
-                let handle = self.spawn_pending(&record, &version, plugin)?;
-                let old_pending = {
-                    let mut entries = self.write_entries();
-                    let entry = entries.get_mut(&req.name).expect("exists");
-                    entry.record = record;
-                    entry.pending.replace(handle)
-                };
-                if let Some(old) = old_pending {
-                    let old_hash = old.version.plugin_hash.clone();
-                    stop_actor(old, false).await;
-                    self.delete_snapshots(&req.name, &old_hash);
-                }
-                info!(projection = %req.name, plugin = %short(&hash), "new version building beside the running one");
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Stop and remove a projection, its records and snapshots.
-    pub async fn undeploy(&self, name: &str) -> Result<(), ProjectionError> {
-        let _changes = self.inner.changes.lock().await;
-        let Some(entry) = self.write_entries().remove(name) else {
-            return Err(not_found(name));
-        };
-        let mut hashes = vec![entry.record.active.plugin_hash.clone()];
-        if let Some(p) = &entry.record.pending {
-            hashes.push(p.plugin_hash.clone());
-        }
-        stop_actor(entry.active, false).await;
-        if let Some(p) = entry.pending {
-            stop_actor(p, false).await;
-        }
-        for h in &hashes {
-            self.delete_snapshots(name, h);
-        }
-        let unused = self.unused_hashes(name, &hashes, None);
-        self.inner.records.remove(name, &unused)?;
-        info!(projection = %name, "projection undeployed");
-        Ok(())
     }
 
     /// Status of every projection, by name.
