@@ -34,10 +34,12 @@ async fn instance(path: &str) -> Instance {
     instance
 }
 
+/// Per batch: applied, or the index and error of the first failure; then
+/// the final snapshot bytes.
+type Outcome = (Vec<Result<(), (usize, EventError)>>, Vec<u8>);
+
 /// The native outcome, mapped to the host's error type for comparison.
-fn native<P: Projection>(
-    batches: &[Vec<RecordedEvent>],
-) -> (Vec<Result<(), (usize, EventError)>>, Vec<u8>) {
+fn native<P: Projection>(batches: &[Vec<RecordedEvent>]) -> Outcome {
     let mut state = P::init("sdk-test");
     let mut outcomes = Vec::new();
     for batch in batches {
@@ -64,10 +66,7 @@ fn native<P: Projection>(
     (outcomes, hume_guest::snapshot(&state))
 }
 
-async fn wasm(
-    path: &str,
-    batches: &[Vec<RecordedEvent>],
-) -> (Vec<Result<(), (usize, EventError)>>, Vec<u8>) {
+async fn wasm(path: &str, batches: &[Vec<RecordedEvent>]) -> Outcome {
     let mut instance = instance(path).await;
     let mut outcomes = Vec::new();
     for batch in batches {
