@@ -14,9 +14,11 @@
 mod bindings;
 mod error;
 mod instance;
+mod maps;
 mod runtime;
 mod sandbox;
 
 pub use error::{BatchError, EventError, Limit, PluginError};
 pub use instance::{Instance, Limits, Plugin, PluginInfo};
+pub use maps::{map_count_warning, warn_if_near_max_map_count, MAPPINGS_PER_INSTANCE};
 pub use runtime::{Runtime, RuntimeConfig, WORLD, WORLD_VERSION};

@@ -144,6 +144,10 @@ impl Manager {
         };
         let all = manager.inner.records.load_all()?;
         let count = all.len();
+        // Each live instance holds a few memory mappings; warn before the
+        // kernel's vm.max_map_count makes the starts fail.
+        let instances = count + all.iter().filter(|r| r.pending.is_some()).count();
+        crate::plugin::warn_if_near_max_map_count(instances);
         for record in all {
             if let Err(err) = manager.restart(record.clone()).await {
                 error!(projection = %record.name, error = %err, "cannot start deployed projection");
