@@ -60,6 +60,9 @@ async fn keep_state_seeds_the_new_version_with_the_old_snapshot() {
 
     let v2 = dir.path().join("kv-v2.wasm");
     std::fs::write(&v2, variant(&hume_tests::read_wasm(KV_WASM), "v2")).unwrap();
+    // Read the running hash before deploying: a small log is caught up (and
+    // swapped) before the deploy call returns.
+    let old_hash = api.status("kv").await["plugin_hash"].clone();
     let out = cli_ok(
         &server,
         &[
@@ -72,7 +75,6 @@ async fn keep_state_seeds_the_new_version_with_the_old_snapshot() {
         ],
     );
     assert!(out.contains("building"), "{out}");
-    let old_hash = api.status("kv").await["plugin_hash"].clone();
     let s = api
         .wait_status("kv", "swapped", |s| s["plugin_hash"] != old_hash)
         .await;
@@ -97,6 +99,7 @@ async fn keep_state_seeds_the_new_version_with_the_old_snapshot() {
         )
         .await;
     assert_eq!(code, 409, "{body}");
+    let v2_hash = api.status("kv").await["plugin_hash"].clone();
     let (code, body) = api
         .deploy_raw(
             "kv",
@@ -107,7 +110,6 @@ async fn keep_state_seeds_the_new_version_with_the_old_snapshot() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let v2_hash = api.status("kv").await["plugin_hash"].clone();
     let s = api
         .wait_status("kv", "swapped to v3", |s| s["plugin_hash"] != v2_hash)
         .await;
