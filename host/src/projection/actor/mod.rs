@@ -15,18 +15,20 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::log::{EventLog, RecordedEvent};
+use crate::log::EventLog;
 use crate::plugin::{Limit, Plugin, PluginError};
-use crate::snapshot::{now_ms, SnapshotStore, StoredSnapshot};
+use crate::snapshot::SnapshotStore;
 
 use super::config::VersionRecord;
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow};
-use super::fold::{FoldError, Folder};
+use super::fold::Folder;
 use super::status::{Fault, LiveStatus, RunState};
 use super::telemetry::ActorMetrics;
 
 mod commands;
+mod faults;
+mod snapshots;
 
 /// The state of a projection at some offset, as a read returns it.
 #[derive(Debug, Clone)]
@@ -510,90 +512,6 @@ impl Actor {
         self.caught_up_reported = false;
     }
 
-    /// A batch failed: keep what was applied before the failing event and
-    /// fault at it.
-    async fn fold_failed(&mut self, err: FoldError, events: &[RecordedEvent]) {
-        let (position, kind) = err
-            .position()
-            .and_then(|p| events.iter().find(|e| e.position == p))
-            .map(|e| (e.position, e.kind.clone()))
-            .unwrap_or_else(|| (self.scanned + 1, String::new()));
-        let applied_before = events.iter().filter(|e| e.position < position).count() as u64;
-        if let Some(folder) = &self.folder {
-            self.offset = folder.offset().max(self.offset);
-        }
-        self.scanned = position.saturating_sub(1).max(self.scanned);
-        if applied_before > 0 {
-            self.cfg
-                .live
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .applied += applied_before;
-            self.metrics.applied.increment(applied_before);
-            self.mark_changed(applied_before);
-        }
-        let poisoned = plugin_error(&err).is_some_and(poisons);
-        let limit = plugin_error(&err)
-            .and_then(|e| e.limit())
-            .map(|l| l.to_string());
-        if !poisoned {
-            // The instance is intact at the event before the failing one.
-            self.set_fault(position, kind, &err, limit);
-            return;
-        }
-        // The instance is unusable and the state of the batch unknown.
-        self.folder = None;
-        self.dirty_since = None;
-        if events.len() > 1 && self.fault.is_none() {
-            // Which event failed? Rebuild from the last snapshot and apply
-            // this batch one event at a time; the failing one faults alone.
-            let first = events[0].position;
-            let last = events[events.len() - 1].position;
-            warn!(first, last, error = %err, "the plugin failed inside a batch; re-applying it one event at a time");
-            self.single_step = Some((first, last));
-            self.build().await;
-            return;
-        }
-        self.set_fault(position, kind, &err, limit);
-        // Rebuild now, back to just before the failing event, so dirty reads
-        // answer and `resume` retries it with a fresh instance.
-        self.recover_to = Some(position.saturating_sub(1));
-        self.build().await;
-    }
-
-    fn set_fault(
-        &mut self,
-        position: u64,
-        kind: String,
-        err: &dyn std::fmt::Display,
-        limit: Option<String>,
-    ) {
-        let error = err.to_string();
-        warn!(position, kind = %kind, error = %error, "projection faulted");
-        self.metrics.faults.increment(1);
-        let fault = Fault {
-            position,
-            kind,
-            error: error.clone(),
-            limit,
-            at: now_ms(),
-        };
-        self.cfg
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_error = Some(error);
-        self.fault = Some(fault);
-        let name = self.cfg.name.clone();
-        let f = self.fault.clone().expect("just set");
-        self.fail_waiters(|_| ProjectionError::Faulted {
-            name: name.clone(),
-            position: f.position,
-            kind: f.kind.clone(),
-            error: f.error.clone(),
-        });
-    }
-
     /// Reached the head: call `on-caught-up` once per position, and tell the
     /// manager the first time (blue/green).
     async fn reached_head(&mut self) {
@@ -627,95 +545,6 @@ impl Actor {
         if let Some(tx) = self.cfg.caught_up.take() {
             let _ = tx.send(());
         }
-    }
-
-    /// Persist a snapshot; a plugin failure faults the projection.
-    async fn persist_or_fault(&mut self) {
-        if let Err(err) = self.persist().await {
-            if let ProjectionError::Plugin { source, .. } = &err {
-                let limit = source.limit().map(|l| l.to_string());
-                if poisons(source) {
-                    self.folder = None;
-                }
-                self.set_fault(0, "snapshot".into(), &err, limit);
-            } else {
-                warn!(error = %err, "persisting a snapshot failed");
-                self.cfg
-                    .live
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .last_error = Some(err.to_string());
-            }
-            self.dirty_since = None;
-        }
-    }
-
-    /// Take the plugin's state and write it with offset and hash, atomically.
-    async fn persist(&mut self) -> Result<u64, ProjectionError> {
-        let Some(folder) = self.folder.as_mut() else {
-            return Err(ProjectionError::Conflict(format!(
-                "projection `{}` has no usable plugin instance (faulted); `hume resume` or `hume reset` it first",
-                self.cfg.name
-            )));
-        };
-        let started = Instant::now();
-        let span = info_span!("hume.projection.snapshot", offset = self.offset);
-        let state = folder
-            .instance_mut()
-            .snapshot()
-            .instrument(span.clone())
-            .await
-            .map_err(|source| ProjectionError::Plugin {
-                name: self.cfg.name.clone(),
-                source,
-            })?;
-        self.metrics.call("snapshot", started.elapsed());
-        let snapshot = StoredSnapshot {
-            offset: self.offset,
-            scanned: self.scanned,
-            plugin_hash: self.cfg.version.plugin_hash.clone(),
-            state,
-            taken_at: now_ms(),
-        };
-        self.cfg.store.save(&self.cfg.key, &snapshot)?;
-        let elapsed = started.elapsed();
-        self.metrics.snapshots.increment(1);
-        self.metrics.snapshot_duration.record(elapsed.as_secs_f64());
-        span.in_scope(|| {
-            debug!(
-                target: "hume.projection.snapshot",
-                offset = snapshot.offset,
-                bytes = snapshot.state.len(),
-                elapsed_us = elapsed.as_micros() as u64,
-                "snapshot persisted"
-            )
-        });
-        self.persisted = Some((self.offset, self.scanned));
-        self.since_snapshot = 0;
-        self.dirty_since = None;
-        self.cfg
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_snapshot = Some((snapshot.offset, snapshot.taken_at));
-        Ok(snapshot.offset)
-    }
-
-    /// On shutdown: persist when anything moved since the last snapshot.
-    async fn final_snapshot(&mut self) {
-        if self.folder.is_some() && self.persisted != Some((self.offset, self.scanned)) {
-            if let Err(err) = self.persist().await {
-                warn!(error = %err, "final snapshot failed");
-            }
-        }
-    }
-}
-
-/// The plugin error behind a fold error, if any.
-fn plugin_error(err: &FoldError) -> Option<&PluginError> {
-    match err {
-        FoldError::Plugin { source, .. } | FoldError::Instance { source, .. } => Some(source),
-        _ => None,
     }
 }
 

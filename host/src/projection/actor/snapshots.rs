@@ -1,0 +1,93 @@
+//! Snapshots: take the plugin's state and persist it with offset and hash
+//! (on cadence, on request, on shutdown).
+
+use std::time::Instant;
+
+use tracing::{debug, info_span, warn, Instrument};
+
+use super::{poisons, Actor};
+use crate::projection::error::ProjectionError;
+use crate::snapshot::{now_ms, StoredSnapshot};
+
+impl Actor {
+    /// Persist a snapshot; a plugin failure faults the projection.
+    pub(super) async fn persist_or_fault(&mut self) {
+        if let Err(err) = self.persist().await {
+            if let ProjectionError::Plugin { source, .. } = &err {
+                let limit = source.limit().map(|l| l.to_string());
+                if poisons(source) {
+                    self.folder = None;
+                }
+                self.set_fault(0, "snapshot".into(), &err, limit);
+            } else {
+                warn!(error = %err, "persisting a snapshot failed");
+                self.cfg
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .last_error = Some(err.to_string());
+            }
+            self.dirty_since = None;
+        }
+    }
+
+    /// Take the plugin's state and write it with offset and hash, atomically.
+    pub(super) async fn persist(&mut self) -> Result<u64, ProjectionError> {
+        let Some(folder) = self.folder.as_mut() else {
+            return Err(ProjectionError::Conflict(format!(
+                "projection `{}` has no usable plugin instance (faulted); `hume resume` or `hume reset` it first",
+                self.cfg.name
+            )));
+        };
+        let started = Instant::now();
+        let span = info_span!("hume.projection.snapshot", offset = self.offset);
+        let state = folder
+            .instance_mut()
+            .snapshot()
+            .instrument(span.clone())
+            .await
+            .map_err(|source| ProjectionError::Plugin {
+                name: self.cfg.name.clone(),
+                source,
+            })?;
+        self.metrics.call("snapshot", started.elapsed());
+        let snapshot = StoredSnapshot {
+            offset: self.offset,
+            scanned: self.scanned,
+            plugin_hash: self.cfg.version.plugin_hash.clone(),
+            state,
+            taken_at: now_ms(),
+        };
+        self.cfg.store.save(&self.cfg.key, &snapshot)?;
+        let elapsed = started.elapsed();
+        self.metrics.snapshots.increment(1);
+        self.metrics.snapshot_duration.record(elapsed.as_secs_f64());
+        span.in_scope(|| {
+            debug!(
+                target: "hume.projection.snapshot",
+                offset = snapshot.offset,
+                bytes = snapshot.state.len(),
+                elapsed_us = elapsed.as_micros() as u64,
+                "snapshot persisted"
+            )
+        });
+        self.persisted = Some((self.offset, self.scanned));
+        self.since_snapshot = 0;
+        self.dirty_since = None;
+        self.cfg
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_snapshot = Some((snapshot.offset, snapshot.taken_at));
+        Ok(snapshot.offset)
+    }
+
+    /// On shutdown: persist when anything moved since the last snapshot.
+    pub(super) async fn final_snapshot(&mut self) {
+        if self.folder.is_some() && self.persisted != Some((self.offset, self.scanned)) {
+            if let Err(err) = self.persist().await {
+                warn!(error = %err, "final snapshot failed");
+            }
+        }
+    }
+}
