@@ -1,22 +1,32 @@
 //! Hume: a host for event-sourced projections that run as sandboxed
 //! WebAssembly components.
 //!
-//! The modules follow the architecture in `DESIGN.md`, with dependencies
-//! pointing one way: `cli (binary) → api → projection → {plugin, log, snapshot}`.
+//! Dependencies point one way: `cli (binary) → api → projection → plugin`,
+//! with storage below all of them behind traits:
 //!
-//! - [`db`]: the one RocksDB database and its column families.
-//! - [`log`]: the durable RocksDB event log (append, read, head watch).
+//! - [`event`]: the event types every layer shares.
+//! - [`log`]: the event log trait ([`log::EventLog`]), its types and the
+//!   validation every backend gets ([`log::checked`]).
+//! - [`snapshot`]: the snapshot store trait, with history and retention.
+//! - [`deployment`]: deployment records and the store for them and for
+//!   plugin bytes.
+//! - [`storage`]: the backend-neutral error and the bundle of stores the
+//!   runtime is given.
+//! - [`backend`]: the implementations (RocksDB, memory). Only the wiring
+//!   in `hume serve` picks one.
 //! - [`plugin`]: wasmtime engine, component cache, sandbox and limits.
-//! - [`projection`]: folding events through a plugin (`evolve`, `replay`)
-//!   and the live projection actors.
-//! - [`snapshot`]: snapshot stores (RocksDB and memory).
+//! - [`projection`]: folding events through a plugin (`evolve`, `replay`),
+//!   the live projection actors, and time travel.
 //! - [`api`]: the HTTP API served by `hume serve`.
 //!
 //! The `hume` command line (`src/cli/`) belongs to the binary, not the library.
 
 pub mod api;
-pub mod db;
+pub mod backend;
+pub mod deployment;
+pub mod event;
 pub mod log;
 pub mod plugin;
 pub mod projection;
 pub mod snapshot;
+pub mod storage;

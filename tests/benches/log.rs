@@ -18,8 +18,8 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hume::db::{rocksdb, Db, DbOptions, CF_EVENTS};
-use hume::log::{EventLog, ExpectedRevision, LogOptions, NewEvent, RocksLog, Selector};
+use hume::backend::rocksdb::{engine as rocksdb, Db, DbOptions, LogOptions, RocksLog, CF_EVENTS};
+use hume::log::{EventLog, ExpectedRevision, NewEvent, Selector};
 use hume_tests::server::TestServer;
 use serde_json::json;
 
@@ -247,7 +247,9 @@ fn library_reads(data: &std::path::Path, total: Option<u64>) {
         let mut from = 1;
         let mut n = 0u64;
         loop {
-            let page = log.read(from, &Selector::all(), page_size).unwrap();
+            let page = log
+                .read_blocking(from, &Selector::all(), page_size)
+                .unwrap();
             n += page.events.len() as u64;
             match page.next {
                 Some(next) => from = next,
@@ -289,7 +291,7 @@ fn library_reads(data: &std::path::Path, total: Option<u64>) {
     let sel = Selector::parse(&["other-*"]).unwrap();
     let mut from = 1;
     let scanned = loop {
-        let page = log.read(from, &sel, 10_000).unwrap();
+        let page = log.read_blocking(from, &sel, 10_000).unwrap();
         match page.next {
             Some(next) => from = next,
             None => break page.last_scanned,

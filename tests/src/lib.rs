@@ -78,3 +78,58 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .expect("create a temporary directory")
 }
+
+/// The embedded event log as the server wires it (validation above the
+/// backend), opened in a directory, for library-level log tests.
+pub mod log {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use hume::backend::rocksdb::{Db, DbOptions, LogOptions as RocksOptions, RocksLog};
+    use hume::log::{checked, EventLog, Limits};
+
+    /// The append limits and the scan budget of one log.
+    #[derive(Debug, Clone)]
+    pub struct LogOptions {
+        /// See [`Limits::max_event_bytes`].
+        pub max_event_bytes: usize,
+        /// See [`Limits::max_batch_events`].
+        pub max_batch_events: usize,
+        /// See [`Limits::max_batch_bytes`].
+        pub max_batch_bytes: usize,
+        /// See [`RocksOptions::max_scan`].
+        pub max_scan: usize,
+    }
+
+    impl Default for LogOptions {
+        fn default() -> Self {
+            let l = Limits::default();
+            LogOptions {
+                max_event_bytes: l.max_event_bytes,
+                max_batch_events: l.max_batch_events,
+                max_batch_bytes: l.max_batch_bytes,
+                max_scan: RocksOptions::default().max_scan,
+            }
+        }
+    }
+
+    /// Open (or create) the log in `dir`, checked as `hume serve` checks it.
+    pub fn open_log(dir: &Path, options: LogOptions) -> Arc<dyn EventLog> {
+        let db = Db::open(dir, &DbOptions::default()).expect("open db");
+        let rocks = RocksLog::open(
+            db,
+            RocksOptions {
+                max_scan: options.max_scan,
+            },
+        )
+        .expect("open log");
+        checked(
+            Arc::new(rocks),
+            Limits {
+                max_event_bytes: options.max_event_bytes,
+                max_batch_events: options.max_batch_events,
+                max_batch_bytes: options.max_batch_bytes,
+            },
+        )
+    }
+}

@@ -3,14 +3,9 @@
 
 use std::sync::Arc;
 
-use hume::db::{Db, DbOptions};
-use hume::log::{EventLog, ExpectedRevision, LogError, LogOptions, NewEvent, RocksLog, Selector};
+use hume::log::{EventLog, ExpectedRevision, LogError, NewEvent, Selector};
+use hume_tests::log::{open_log as open, LogOptions};
 use serde_json::json;
-
-fn open(dir: &std::path::Path, options: LogOptions) -> RocksLog {
-    let db = Db::open(dir, &DbOptions::default()).expect("open db");
-    RocksLog::open(db, options).expect("open log")
-}
 
 fn ev(kind: &str, data: serde_json::Value) -> NewEvent {
     NewEvent::json(kind, &data, None)
@@ -49,7 +44,7 @@ async fn positions_and_revisions_are_dense_and_survive_reopen() {
         .await
         .unwrap();
     assert_eq!((c.first_position, c.revision), (4, 3));
-    let page = log.read(0, &Selector::all(), 100).unwrap();
+    let page = log.read(0, &Selector::all(), 100).await.unwrap();
     let got: Vec<_> = page
         .events
         .iter()
@@ -63,10 +58,10 @@ async fn positions_and_revisions_are_dense_and_survive_reopen() {
     assert_eq!(page.last_scanned, 4);
     assert_eq!(page.events[3].data, br#"{"k":[1,2]}"#);
     assert_eq!(
-        log.streams().unwrap(),
+        log.streams().await.unwrap(),
         vec![("a".into(), 3), ("b".into(), 1)]
     );
-    let s = log.read_stream("a", 2, 10).unwrap();
+    let s = log.read_stream("a", 2, 10).await.unwrap();
     assert_eq!(
         s.events.iter().map(|e| e.position).collect::<Vec<_>>(),
         vec![2, 4]
@@ -77,7 +72,7 @@ async fn positions_and_revisions_are_dense_and_survive_reopen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_with_expected_revisions_never_lose_an_update() {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = Arc::new(open(dir.path(), LogOptions::default()));
+    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
     const TARGET: u64 = 120;
     let mut tasks = Vec::new();
     for writer in 0..12u64 {
@@ -117,7 +112,7 @@ async fn concurrent_writers_with_expected_revisions_never_lose_an_update() {
         total += t.await.unwrap();
     }
     assert_eq!(total, TARGET, "exactly one writer won each revision");
-    let page = log.read_stream("counter", 1, 1000).unwrap();
+    let page = log.read_stream("counter", 1, 1000).await.unwrap();
     assert_eq!(page.events.len() as u64, TARGET);
     for (i, e) in page.events.iter().enumerate() {
         assert_eq!(e.revision, i as u64 + 1);
@@ -133,7 +128,7 @@ async fn concurrent_writers_with_expected_revisions_never_lose_an_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_batches_are_contiguous_and_atomic() {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = Arc::new(open(dir.path(), LogOptions::default()));
+    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
     let mut tasks = Vec::new();
     for writer in 0..16u64 {
         let log = log.clone();
@@ -159,7 +154,7 @@ async fn concurrent_batches_are_contiguous_and_atomic() {
     for t in tasks {
         acks.extend(t.await.unwrap());
     }
-    let all = log.read(1, &Selector::all(), 10_000).unwrap().events;
+    let all = log.read(1, &Selector::all(), 10_000).await.unwrap().events;
     assert_eq!(all.len() as u64, log.head());
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.position, i as u64 + 1);
@@ -175,7 +170,7 @@ async fn concurrent_batches_are_contiguous_and_atomic() {
     }
     // Per stream, revisions are dense from 1.
     for s in 0..5 {
-        let page = log.read_stream(&format!("s-{s}"), 0, 10_000).unwrap();
+        let page = log.read_stream(&format!("s-{s}"), 0, 10_000).await.unwrap();
         for (i, e) in page.events.iter().enumerate() {
             assert_eq!(e.revision, i as u64 + 1);
         }
@@ -249,8 +244,15 @@ async fn bad_appends_are_refused_whole_and_write_nothing() {
         assert_eq!(err.field().as_deref(), Some(field), "{err}");
         assert_eq!(log.head(), 1, "nothing written for {err}");
     }
-    assert_eq!(log.read(0, &Selector::all(), 10).unwrap().events.len(), 1);
-    assert_eq!(log.streams().unwrap(), vec![("s".into(), 1)]);
+    assert_eq!(
+        log.read(0, &Selector::all(), 10)
+            .await
+            .unwrap()
+            .events
+            .len(),
+        1
+    );
+    assert_eq!(log.streams().await.unwrap(), vec![("s".into(), 1)]);
     // A conflict reports the current revision.
     match log
         .append("s", vec![ev("k", json!(1))], ExpectedRevision::Exact(5))
@@ -280,16 +282,16 @@ async fn paged_and_filtered_reads() {
             .unwrap();
     }
     // Pages over everything.
-    let p = log.read(0, &Selector::all(), 7).unwrap();
+    let p = log.read(0, &Selector::all(), 7).await.unwrap();
     assert_eq!(p.events.len(), 7);
     assert_eq!(p.next, Some(8));
-    let p = log.read(28, &Selector::all(), 7).unwrap();
+    let p = log.read(28, &Selector::all(), 7).await.unwrap();
     assert_eq!(
         p.events.iter().map(|e| e.position).collect::<Vec<_>>(),
         vec![28, 29, 30]
     );
     assert_eq!(p.next, None);
-    let p = log.read(31, &Selector::all(), 7).unwrap();
+    let p = log.read(31, &Selector::all(), 7).await.unwrap();
     assert!(p.events.is_empty());
     assert_eq!(p.next, None);
     // A category: the scan budget (10) bounds the page, last_scanned lets
@@ -298,7 +300,7 @@ async fn paged_and_filtered_reads() {
     let mut from = 0;
     let mut got = Vec::new();
     loop {
-        let p = log.read(from, &sel, 3).unwrap();
+        let p = log.read(from, &sel, 3).await.unwrap();
         assert!(p.last_scanned - from.max(1) < 10, "scan bounded");
         got.extend(p.events.iter().map(|e| e.position));
         match p.next {
@@ -309,7 +311,7 @@ async fn paged_and_filtered_reads() {
     assert_eq!(got, (1..=10).map(|i| i * 3).collect::<Vec<_>>());
     // Several exact streams merged in position order.
     let sel = Selector::parse(&["account-1", "order-9"]).unwrap();
-    let p = log.read(1, &sel, 5).unwrap();
+    let p = log.read(1, &sel, 5).await.unwrap();
     assert_eq!(
         p.events.iter().map(|e| e.position).collect::<Vec<_>>(),
         vec![1, 3, 4, 6, 7]
@@ -318,25 +320,30 @@ async fn paged_and_filtered_reads() {
     assert!(Selector::parse(&["bad\nname"]).is_err());
     assert!(Selector::parse::<&str>(&[]).is_err());
     // A stream in pages.
-    let p = log.read_stream("account-2", 0, 4).unwrap();
+    let p = log.read_stream("account-2", 0, 4).await.unwrap();
     assert_eq!(
         p.events.iter().map(|e| e.revision).collect::<Vec<_>>(),
         vec![1, 2, 3, 4]
     );
     assert_eq!(p.next, Some(5));
-    let p = log.read_stream("account-2", 9, 4).unwrap();
+    let p = log.read_stream("account-2", 9, 4).await.unwrap();
     assert_eq!(
         p.events.iter().map(|e| e.revision).collect::<Vec<_>>(),
         vec![9, 10]
     );
     assert_eq!(p.next, None);
-    assert!(log.read_stream("missing", 0, 4).unwrap().events.is_empty());
+    assert!(log
+        .read_stream("missing", 0, 4)
+        .await
+        .unwrap()
+        .events
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_watch_wakes_readers() {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = Arc::new(open(dir.path(), LogOptions::default()));
+    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
     let mut watch = log.watch_head();
     assert_eq!(*watch.borrow_and_update(), 0);
     let writer = log.clone();

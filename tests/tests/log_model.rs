@@ -1,8 +1,8 @@
 //! Property test: random appends, reads and reopens against the RocksDB
 //! log and against a plain in-memory model must agree exactly.
 
-use hume::db::{Db, DbOptions};
-use hume::log::{EventLog, ExpectedRevision, LogError, LogOptions, NewEvent, RocksLog, Selector};
+use hume::log::{ExpectedRevision, LogError, NewEvent, Selector};
+use hume_tests::log::{open_log, LogOptions};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -98,12 +98,11 @@ fn run(ops: Vec<Op>) {
         .unwrap();
     let dir = hume_tests::temp_dir();
     let open = || {
-        let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
         let options = LogOptions {
             max_scan: 5,
             ..LogOptions::default()
         };
-        RocksLog::open(db, options).unwrap()
+        open_log(dir.path(), options)
     };
     let mut log = open();
     let mut model = Model::default();
@@ -170,7 +169,7 @@ fn run(ops: Vec<Op>) {
                 selector: s,
             } => {
                 let (sel, pred) = selector(s);
-                let page = log.read(from, &sel, limit).unwrap();
+                let page = rt.block_on(log.read(from, &sel, limit)).unwrap();
                 let start = from.max(1);
                 let scanned_to = page.last_scanned;
                 let want: Vec<u64> = (start..=scanned_to.max(start.saturating_sub(1)))
@@ -208,7 +207,7 @@ fn run(ops: Vec<Op>) {
                 limit,
             } => {
                 let name = STREAMS[stream];
-                let page = log.read_stream(name, from, limit).unwrap();
+                let page = rt.block_on(log.read_stream(name, from, limit)).unwrap();
                 let all: Vec<_> = model
                     .events
                     .iter()
@@ -241,7 +240,7 @@ fn run(ops: Vec<Op>) {
         .filter(|(_, r)| *r > 0)
         .collect();
     streams.sort();
-    assert_eq!(log.streams().unwrap(), streams);
+    assert_eq!(rt.block_on(log.streams()).unwrap(), streams);
 }
 
 proptest! {

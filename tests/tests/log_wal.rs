@@ -5,10 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use hume::db::{Db, DbError, DbOptions, WalRecovery};
-use hume::log::{
-    EventLog, ExpectedRevision, LogOptions, NewEvent, RecordedEvent, RocksLog, Selector,
-};
+use hume::backend::rocksdb::{Db, DbError, DbOptions, LogOptions, RocksLog, WalRecovery};
+use hume::log::{EventLog, ExpectedRevision, NewEvent, RecordedEvent, Selector};
 use hume_tests::server::TestServer;
 use serde_json::json;
 
@@ -30,7 +28,7 @@ async fn populate(dir: &Path) -> Vec<RecordedEvent> {
             .await
             .unwrap();
     }
-    log.read(0, &Selector::all(), 1000).unwrap().events
+    log.read(0, &Selector::all(), 1000).await.unwrap().events
 }
 
 fn newest_wal(dir: &Path) -> PathBuf {
@@ -52,17 +50,20 @@ fn newest_wal(dir: &Path) -> PathBuf {
 /// appending still works after it.
 async fn assert_consistent_prefix(db: Db, written: &[RecordedEvent]) -> usize {
     let log = RocksLog::open(db, LogOptions::default()).expect("open the log");
-    let got = log.read(0, &Selector::all(), 1000).unwrap().events;
+    let got = log.read(0, &Selector::all(), 1000).await.unwrap().events;
     assert!(got.len() <= written.len());
     assert_eq!(got.len() as u64, log.head());
     for (g, w) in got.iter().zip(written) {
         assert_eq!(g, w, "a recovered event is exactly what was written");
     }
     // Streams and their index agree with the events.
-    for (stream, revision) in log.streams().unwrap() {
+    for (stream, revision) in log.streams().await.unwrap() {
         let mine: Vec<_> = got.iter().filter(|e| e.stream == stream).cloned().collect();
         assert_eq!(mine.len() as u64, revision, "revision of {stream}");
-        assert_eq!(log.read_stream(&stream, 0, 1000).unwrap().events, mine);
+        assert_eq!(
+            log.read_stream(&stream, 0, 1000).await.unwrap().events,
+            mine
+        );
     }
     let o = log
         .append(

@@ -190,17 +190,10 @@ async fn read_page(
     let run = |kind: ReadKind| {
         let log = state.log.clone();
         async move {
-            tokio::task::spawn_blocking(move || match kind {
-                ReadKind::Position(sel) => log.read(from, &sel, limit),
-                ReadKind::Stream(s) => log.read_stream(&s, from, limit),
-            })
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("read task failed: {e}"),
-                )
-            })?
+            match kind {
+                ReadKind::Position(sel) => log.read(from, &sel, limit).await,
+                ReadKind::Stream(s) => log.read_stream(&s, from, limit).await,
+            }
             .map_err(ApiError::from)
         }
     };
@@ -289,15 +282,7 @@ async fn read_category(
 }
 
 async fn list_streams(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let log = state.log.clone();
-    let streams = tokio::task::spawn_blocking(move || log.streams())
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("task failed: {e}"),
-            )
-        })??;
+    let streams = state.log.streams().await?;
     let list: Vec<_> = streams
         .into_iter()
         .map(|(stream, revision)| serde_json::json!({"stream": stream, "revision": revision}))
@@ -350,4 +335,11 @@ pub fn write_event(out: &mut Vec<u8>, e: &RecordedEvent) {
         None => out.extend_from_slice(b"null"),
     }
     let _ = write!(out, ",\"timestamp\":{}}}", e.timestamp);
+}
+
+/// One event as a JSON value (the same shape as in a page).
+pub fn event_json(e: &RecordedEvent) -> serde_json::Value {
+    let mut out = Vec::with_capacity(128 + e.data.len());
+    write_event(&mut out, e);
+    serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
 }

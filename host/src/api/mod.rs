@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use crate::log::{EventLog, LogError};
 
 pub mod events;
+pub mod history;
 pub mod projections;
 
 /// Limits of the HTTP surface.
@@ -144,7 +145,11 @@ impl From<LogError> for ApiError {
             }
             LogError::WrongExpectedRevision { .. } => StatusCode::CONFLICT,
             LogError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            LogError::Storage { .. } | LogError::Corrupt { .. } => {
+            LogError::Storage(e) if e.kind == crate::storage::StorageErrorKind::NoSpace => {
+                tracing::error!(error = %err, "event log: the disk is full");
+                StatusCode::INSUFFICIENT_STORAGE
+            }
+            LogError::Storage(_) | LogError::Corrupt { .. } => {
                 tracing::error!(error = %err, "event log failure");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

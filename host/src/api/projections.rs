@@ -21,6 +21,9 @@
 //! - `POST /projections/{name}/take-snapshot` → `{"offset"}`
 //! - `POST /projections/{name}/{stop|start|reset|resume|skip}` → `{"ok": true}`
 //!   (`skip` also answers `{"skipped": position}`)
+//! - time travel (see [`super::history`]): `state`, `snapshot` and `query`
+//!   take `at=N` (and `no_wait=true`); `GET /projections/{name}/snapshots`,
+//!   `GET /projections/{name}/diff?from=&to=&events=`
 //!
 //! Reads are consistent unless `dirty=true`: they wait (up to `timeout_ms`,
 //! default 5000) until the projection has examined every event that was in
@@ -40,7 +43,7 @@ use serde::Deserialize;
 use super::{ApiError, AppState, JsonBody};
 use crate::plugin::PluginError;
 use crate::projection::{
-    telemetry, DeployRequest, Manager, ProjectionError, ProjectionOptions, StateView,
+    telemetry, DeployRequest, Manager, ProjectionError, ProjectionOptions, StateView, Wait,
     DEFAULT_READ_TIMEOUT,
 };
 
@@ -62,6 +65,11 @@ pub fn routes() -> Router<AppState> {
         .route("/projections/{name}/query", post(query))
         .route("/projections/{name}/catch-up", post(catch_up))
         .route("/projections/{name}/take-snapshot", post(take_snapshot))
+        .route(
+            "/projections/{name}/snapshots",
+            get(super::history::snapshots),
+        )
+        .route("/projections/{name}/diff", get(super::history::diff))
         .route("/projections/{name}/{command}", post(command))
         .route("/metrics", get(metrics))
 }
@@ -75,6 +83,8 @@ impl From<ProjectionError> for ApiError {
             | ProjectionError::Stopped { .. }
             | ProjectionError::Conflict(_) => StatusCode::CONFLICT,
             ProjectionError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ProjectionError::NotYet { .. } => StatusCode::CONFLICT,
+            ProjectionError::Position(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ProjectionError::Streams(_) => StatusCode::BAD_REQUEST,
             ProjectionError::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ProjectionError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -115,7 +125,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-fn manager(state: &AppState) -> Result<&Manager, ApiError> {
+pub(super) fn manager(state: &AppState) -> Result<&Manager, ApiError> {
     state.projections.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -203,24 +213,49 @@ pub struct ReadQuery {
     /// `catch-up` only: wait until caught up and answer the snapshot.
     #[serde(default)]
     pub sync: bool,
+    /// Time travel: the state after every event up to this position.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Time travel: answer 409 at once when the projection has not
+    /// examined `at` yet, instead of waiting.
+    #[serde(default)]
+    pub no_wait: bool,
 }
 
 impl ReadQuery {
-    fn timeout(&self) -> Duration {
+    pub(super) fn timeout(&self) -> Duration {
         self.timeout_ms
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_READ_TIMEOUT)
     }
+
+    /// How a history read waits.
+    pub(super) fn wait(&self) -> Wait {
+        if self.no_wait {
+            Wait::No
+        } else {
+            Wait::UpTo(self.timeout())
+        }
+    }
+
+    /// `at`, when given: a position (a non-negative integer).
+    fn at(&self) -> Result<Option<u64>, ApiError> {
+        self.at
+            .as_deref()
+            .map(|text| super::history::position("at", text))
+            .transpose()
+    }
 }
 
-fn parse_query(
+pub(super) fn parse_query(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ReadQuery, ApiError> {
     q.map(|Query(q)| q).map_err(|e| {
         ApiError::bad_field(
             "query",
             format!(
-                "{}; use dirty=true|false, pointer=/json/pointer, timeout_ms=N, sync=true|false",
+                "{}; use dirty=true|false, pointer=/json/pointer, timeout_ms=N, sync=true|false, \
+                 at=POSITION, no_wait=true|false",
                 e.body_text()
             ),
         )
@@ -229,8 +264,13 @@ fn parse_query(
 
 /// The state as JSON: parsed when the plugin says JSON, else a base64 string.
 fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
-    if view.json {
-        serde_json::from_slice(&view.state).map_err(|e| {
+    state_value(&view.state, view.json)
+}
+
+/// State bytes as JSON: parsed when `json`, else a base64 string.
+pub(super) fn state_value(state: &[u8], json: bool) -> Result<serde_json::Value, ApiError> {
+    if json {
+        serde_json::from_slice(state).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("the plugin declares JSON state but its snapshot is not valid JSON: {e}"),
@@ -238,9 +278,25 @@ fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
         })
     } else {
         Ok(serde_json::Value::String(
-            base64::engine::general_purpose::STANDARD.encode(&view.state),
+            base64::engine::general_purpose::STANDARD.encode(state),
         ))
     }
+}
+
+/// A read at `at` (time travel) or of the live state.
+async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateView, ApiError> {
+    let manager = manager(app)?;
+    Ok(match q.at()? {
+        Some(at) => {
+            let view = manager.state_at(name, at, q.wait()).await?;
+            StateView {
+                offset: view.offset,
+                state: view.state,
+                json: view.json,
+            }
+        }
+        None => manager.read(name, !q.dirty, q.timeout()).await?,
+    })
 }
 
 async fn state(
@@ -249,7 +305,7 @@ async fn state(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
-    let view = manager(&app)?.read(&name, !q.dirty, q.timeout()).await?;
+    let view = read_view(&app, &name, &q).await?;
     let value = state_json(&view)?;
     let value = match &q.pointer {
         None => value,
@@ -276,7 +332,7 @@ async fn snapshot(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
-    let view = manager(&app)?.read(&name, !q.dirty, q.timeout()).await?;
+    let view = read_view(&app, &name, &q).await?;
     let state = state_json(&view)?;
     Ok(Json(serde_json::json!({ "offset": view.offset, "state": state })).into_response())
 }
@@ -288,9 +344,20 @@ async fn query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
-    let answer = manager(&app)?
-        .query(&name, body.to_vec(), !q.dirty, q.timeout())
-        .await?;
+    let manager = manager(&app)?;
+    let answer = match q.at()? {
+        Some(at) => {
+            manager
+                .query_at(&name, at, body.to_vec(), q.wait())
+                .await?
+                .0
+        }
+        None => {
+            manager
+                .query(&name, body.to_vec(), !q.dirty, q.timeout())
+                .await?
+        }
+    };
     Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
 

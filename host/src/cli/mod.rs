@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 pub mod client;
 mod events;
+mod history;
 mod kits;
 mod offline;
 mod projections;
@@ -44,6 +45,8 @@ enum Command {
     #[command(flatten)]
     Projections(projections::Command),
     #[command(flatten)]
+    History(history::Command),
+    #[command(flatten)]
     Kits(kits::Command),
 }
 
@@ -77,6 +80,7 @@ pub fn main() -> ExitCode {
             Command::Offline(cmd) => offline::run(cmd, &ctx).await,
             Command::Events(cmd) => events::run(cmd, &ctx).await,
             Command::Projections(cmd) => projections::run(cmd, &ctx).await,
+            Command::History(cmd) => history::run(cmd, &ctx).await,
             Command::Kits(cmd) => kits::run(cmd, &ctx).await,
         }
     });

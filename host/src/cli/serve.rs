@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use hume::api::{self, AppState};
-use hume::db::{Db, DbOptions, WalRecovery};
-use hume::log::{EventLog, LogOptions, RocksLog};
+// The one place that picks storage backends.
+use hume::backend::rocksdb::{DbOptions, LogOptions, RocksBackend, WalRecovery};
+use hume::log::Limits;
 
 /// Arguments of `hume serve`.
 #[derive(Debug, clap::Args)]
@@ -29,15 +30,15 @@ pub struct ServeArgs {
     pub allow_remote: bool,
 
     /// Largest event (kind + data + metadata) in bytes.
-    #[arg(long, default_value_t = LogOptions::default().max_event_bytes)]
+    #[arg(long, default_value_t = Limits::default().max_event_bytes)]
     pub max_event_bytes: usize,
 
     /// Most events in one append.
-    #[arg(long, default_value_t = LogOptions::default().max_batch_events)]
+    #[arg(long, default_value_t = Limits::default().max_batch_events)]
     pub max_batch_events: usize,
 
     /// Most bytes (sum of event sizes) in one append.
-    #[arg(long, default_value_t = LogOptions::default().max_batch_bytes)]
+    #[arg(long, default_value_t = Limits::default().max_batch_bytes)]
     pub max_batch_bytes: usize,
 
     /// What to do with a damaged write-ahead log: `strict` refuses to open
@@ -83,22 +84,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         ..DbOptions::default()
     };
-    let data = args.data.clone();
-    let db = tokio::task::spawn_blocking(move || Db::open(&data, &db_options))
-        .await
-        .context("opening the data directory")??;
-    let log_options = LogOptions {
+    let limits = Limits {
         max_event_bytes: args.max_event_bytes,
         max_batch_events: args.max_batch_events,
         max_batch_bytes: args.max_batch_bytes,
-        ..LogOptions::default()
     };
-    let log = Arc::new(
-        RocksLog::open(db.clone(), log_options)
-            .with_context(|| format!("opening the event log in {}", args.data.display()))?,
-    );
+    let data = args.data.clone();
+    let backend = tokio::task::spawn_blocking(move || {
+        RocksBackend::open(&data, &db_options, LogOptions::default(), limits)
+    })
+    .await
+    .context("opening the data directory")??;
+    let storage = backend.storage.clone();
+    let log = storage.log.clone();
 
-    let mut state = AppState::new(log.clone() as Arc<dyn EventLog>);
+    let mut state = AppState::new(log.clone());
     // Room for the JSON envelope around a maximal batch.
     state.limits.max_body_bytes = args.max_batch_bytes.saturating_mul(2) + 1024 * 1024;
     // Projection runtime: one plugin runtime (compiled components cached
@@ -112,7 +112,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the plugin runtime")?;
     let manager = Arc::new(
-        hume::projection::Manager::start(db.clone(), log.clone() as Arc<dyn EventLog>, runtime)
+        hume::projection::Manager::start(storage, runtime)
             .await
             .context("starting the deployed projections")?,
     );
@@ -147,7 +147,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     manager.shutdown().await;
     drop(manager);
     drop(log);
-    drop(db);
+    drop(backend);
     Ok(ExitCode::SUCCESS)
 }
 

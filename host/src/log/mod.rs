@@ -2,23 +2,26 @@
 //! in bounded pages, and an observable head position.
 //!
 //! [`EventLog`] is the small trait the rest of Hume reads and writes
-//! through (so a distributed log can replace the embedded one later);
-//! [`RocksLog`] is the embedded RocksDB implementation.
+//! through; every call is async, reads included, so no storage call blocks
+//! an async worker. Backends live in [`crate::backend`]. Input validation
+//! (stream names, events, limits) sits above the trait in [`checked`], so
+//! every backend gets it and none can forget it.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-pub mod codec;
-mod event;
-mod rocks;
-mod validate;
-mod writer;
+use crate::storage::StorageError;
 
-pub use event::{EventRef, NewEvent, RecordedEvent};
-pub use rocks::{LogOptions, RocksLog, Scan};
-pub use validate::validate_stream_name;
+mod checked;
+pub mod codec;
+mod validate;
+
+pub use crate::event::{EventRef, NewEvent, RecordedEvent};
+pub use checked::{checked, Limits};
+pub use validate::{validate_append, validate_stream_name};
 
 /// What the writer expects the stream's current revision to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,8 +104,14 @@ pub struct Page {
 
 /// What a reader follows: every stream, or a set of exact stream names
 /// and/or categories (`"account-*"` = every stream starting with `account-`).
+/// Cheap to clone (shared).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selector {
+    inner: Arc<SelectorInner>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct SelectorInner {
     all: bool,
     streams: HashSet<Box<[u8]>>,
     prefixes: Vec<Box<[u8]>>,
@@ -112,9 +121,11 @@ impl Selector {
     /// Every stream.
     pub fn all() -> Selector {
         Selector {
-            all: true,
-            streams: HashSet::new(),
-            prefixes: Vec::new(),
+            inner: Arc::new(SelectorInner {
+                all: true,
+                streams: HashSet::new(),
+                prefixes: Vec::new(),
+            }),
         }
     }
 
@@ -127,7 +138,7 @@ impl Selector {
                 reason: "no streams given: name at least one stream, `category-*` or `*`".into(),
             });
         }
-        let mut sel = Selector {
+        let mut sel = SelectorInner {
             all: false,
             streams: HashSet::new(),
             prefixes: Vec::new(),
@@ -152,7 +163,9 @@ impl Selector {
                 sel.streams.insert(entry.as_bytes().into());
             }
         }
-        Ok(sel)
+        Ok(Selector {
+            inner: Arc::new(sel),
+        })
     }
 
     /// One exact stream.
@@ -167,7 +180,7 @@ impl Selector {
 
     /// Does this selector match every stream?
     pub fn is_all(&self) -> bool {
-        self.all
+        self.inner.all
     }
 
     /// Does `stream` match?
@@ -178,22 +191,36 @@ impl Selector {
     /// Does the stream named by these bytes match?
     #[inline]
     pub fn matches_bytes(&self, stream: &[u8]) -> bool {
-        self.all
-            || self.streams.contains(stream)
-            || self.prefixes.iter().any(|p| stream.starts_with(p))
+        let s = &self.inner;
+        s.all || s.streams.contains(stream) || s.prefixes.iter().any(|p| stream.starts_with(p))
     }
 
     /// The entries in their textual form (sorted), e.g. for display or
     /// to store in a configuration and [`Selector::parse`] again.
     pub fn entries(&self) -> Vec<String> {
-        if self.all {
+        if self.inner.all {
             return vec!["*".to_string()];
         }
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let mut out: Vec<String> = self.streams.iter().map(|s| text(s)).collect();
-        out.extend(self.prefixes.iter().map(|p| format!("{}*", text(p))));
+        let mut out: Vec<String> = self.inner.streams.iter().map(|s| text(s)).collect();
+        out.extend(self.inner.prefixes.iter().map(|p| format!("{}*", text(p))));
         out.sort();
         out
+    }
+
+    /// The exact stream names (no categories), when this selector names
+    /// only exact streams: such a reader can use per-stream reads.
+    pub fn exact_streams(&self) -> Option<Vec<String>> {
+        let s = &self.inner;
+        (!s.all && s.prefixes.is_empty()).then(|| {
+            let mut v: Vec<String> = s
+                .streams
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect();
+            v.sort();
+            v
+        })
     }
 }
 
@@ -273,15 +300,9 @@ pub enum LogError {
         /// The stream's current revision (0 = does not exist).
         current: u64,
     },
-    /// RocksDB failed.
-    #[error("event log storage failed while {stage}: {source}")]
-    Storage {
-        /// What the log was doing.
-        stage: &'static str,
-        /// RocksDB's report.
-        #[source]
-        source: rocksdb::Error,
-    },
+    /// The storage backend failed.
+    #[error("the event log's {0}")]
+    Storage(#[source] StorageError),
     /// A stored value does not decode: the data directory is damaged.
     #[error(
         "the event log is damaged at {key}: {reason}. Stop the server and restore the data \
@@ -330,13 +351,21 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` events matching `selector` from `from_position`
     /// (inclusive; 0 and 1 both mean the start), in position order. The
     /// scan itself is bounded too; see [`Page`].
-    fn read(&self, from_position: u64, selector: &Selector, limit: usize)
-        -> Result<Page, LogError>;
+    fn read(
+        &self,
+        from_position: u64,
+        selector: &Selector,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, LogError>>;
 
     /// Up to `limit` events of one stream from `from_revision` (inclusive;
     /// 0 and 1 both mean the start), in revision order.
-    fn read_stream(&self, stream: &str, from_revision: u64, limit: usize)
-        -> Result<Page, LogError>;
+    fn read_stream(
+        &self,
+        stream: &str,
+        from_revision: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Page, LogError>>;
 
     /// Position of the last durable event (0 = empty log).
     fn head(&self) -> u64;
@@ -345,5 +374,5 @@ pub trait EventLog: Send + Sync + 'static {
     fn watch_head(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Every stream with its current revision, sorted by name.
-    fn streams(&self) -> Result<Vec<(String, u64)>, LogError>;
+    fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>>;
 }

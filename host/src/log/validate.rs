@@ -28,16 +28,30 @@ pub fn validate_stream_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Limits checked on every append.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
+/// Limits checked on every append, whatever the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest event (kind + data + metadata) in bytes (default 1 MiB).
     pub max_event_bytes: usize,
+    /// Most events in one append (default 10,000).
     pub max_batch_events: usize,
+    /// Most bytes in one append (default 16 MiB).
     pub max_batch_bytes: usize,
 }
 
-/// Validate one append; returns the batch's payload size in bytes.
-pub(crate) fn validate_append(
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event_bytes: 1024 * 1024,
+            max_batch_events: 10_000,
+            max_batch_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Validate one append; returns the batch's payload size in bytes. Nothing
+/// that fails here ever reaches a backend.
+pub fn validate_append(
     stream: &str,
     events: &[NewEvent],
     limits: Limits,

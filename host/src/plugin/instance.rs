@@ -10,7 +10,7 @@ use super::bindings::hume::projection::types::{Event, EventError as WitEventErro
 use super::bindings::{Projection, ProjectionPre};
 use super::error::{BatchError, EventError, Limit, PluginError};
 use super::sandbox::StoreState;
-use crate::log::RecordedEvent;
+use crate::event::RecordedEvent;
 
 /// Per-instance sandbox limits. Breaching one fails the call with
 /// [`PluginError::LimitExceeded`] naming the limit.

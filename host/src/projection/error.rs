@@ -5,7 +5,7 @@ use crate::log::LogError;
 use crate::plugin::PluginError;
 use crate::snapshot::SnapshotError;
 
-use super::records::RecordError;
+use crate::deployment::DeploymentError;
 
 /// Everything a projection command or deploy can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -99,5 +99,21 @@ pub enum ProjectionError {
     Snapshot(#[from] SnapshotError),
     /// Persisting or loading deployment records failed.
     #[error(transparent)]
-    Records(#[from] RecordError),
+    Records(#[from] DeploymentError),
+    /// A time-travel position is not usable.
+    #[error("{0}")]
+    Position(String),
+    /// A time-travel position is not in the log yet and the caller asked
+    /// not to wait.
+    #[error(
+        "projection `{name}` has examined the log up to position {scanned}, below {at}: retry          without --no-wait to wait for it, or ask for a position at or below {scanned}"
+    )]
+    NotYet {
+        /// The projection.
+        name: String,
+        /// The position asked for.
+        at: u64,
+        /// How far it has examined the log.
+        scanned: u64,
+    },
 }

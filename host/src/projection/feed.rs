@@ -20,7 +20,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tracing::warn;
 
-use crate::log::{EventLog, LogError, Page, RecordedEvent, Selector};
+use crate::event::RecordedEvent;
+use crate::log::{EventLog, LogError, Page, Selector};
 
 /// Events kept in memory by default.
 pub const DEFAULT_TAIL_EVENTS: usize = 65_536;
@@ -126,9 +127,7 @@ pub(crate) struct Follow {
 
 impl Follow {
     pub fn new(selector: Selector) -> Follow {
-        let entries = selector.entries();
-        let exact =
-            (!selector.is_all() && entries.iter().all(|e| !e.ends_with('*'))).then_some(entries);
+        let exact = selector.exact_streams();
         Follow { selector, exact }
     }
 }
@@ -159,7 +158,7 @@ impl Feed {
         tokio::spawn(async move {
             loop {
                 let Some(feed) = weak.upgrade() else { return };
-                if let Err(err) = feed.ingest() {
+                if let Err(err) = feed.ingest().await {
                     warn!(error = %err, "the projection feed cannot read the log; retrying");
                     drop(feed);
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -251,12 +250,12 @@ impl Feed {
 
     /// Read one page of new events from the log into the tail, then wake
     /// the projections concerned.
-    fn ingest(&self) -> Result<(), LogError> {
+    async fn ingest(&self) -> Result<(), LogError> {
         let from = self.end() + 1;
         if from > self.log.head() {
             return Ok(());
         }
-        let page = self.log.read(from, &Selector::all(), 4096)?;
+        let page = self.log.read(from, &Selector::all(), 4096).await?;
         let streams: HashSet<String> = page.events.iter().map(|e| e.stream.clone()).collect();
         let mut tail = self.tail.write().unwrap_or_else(|p| p.into_inner());
         if tail.events.is_empty() {
@@ -303,7 +302,7 @@ impl Feed {
 
     /// Up to `limit` events of `follow` from `from` (inclusive), from the
     /// tail when it holds `from`, else from the log.
-    pub fn read(&self, from: u64, follow: &Follow, limit: usize) -> Result<Page, LogError> {
+    pub async fn read(&self, from: u64, follow: &Follow, limit: usize) -> Result<Page, LogError> {
         {
             let tail = self.tail.read().unwrap_or_else(|p| p.into_inner());
             if from >= tail.first && from <= tail.end {
@@ -317,7 +316,7 @@ impl Feed {
                 });
             }
         }
-        self.log.read(from, &follow.selector, limit)
+        self.log.read(from, &follow.selector, limit).await
     }
 }
 
@@ -365,8 +364,13 @@ fn read_tail(tail: &Tail, from: u64, follow: &Follow, limit: usize) -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{Db, DbOptions};
-    use crate::log::{ExpectedRevision, LogOptions, NewEvent, RocksLog};
+    use crate::backend::memory::MemoryLog;
+    use crate::log::{ExpectedRevision, NewEvent};
+
+    /// Wait for an async read inside a sync closure (multi-thread runtime).
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| futures::executor::block_on(f))
+    }
 
     /// Read everything from `from` to the head in pages of `limit`.
     fn drain(
@@ -392,9 +396,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tail_reads_match_log_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(db, LogOptions::default()).unwrap());
+        let log: Arc<dyn EventLog> = Arc::new(MemoryLog::default());
         let ev = || NewEvent::json("k", &serde_json::json!({}), None);
         // Some events before the feed starts: read from the log.
         for i in 0..7 {
@@ -428,22 +430,32 @@ mod tests {
             for from in [1, 5, 8, head - 20, head - 3, head] {
                 for limit in [1, 2, 5, 100] {
                     let want = drain(
-                        |f, l| log.read(f, &follow.selector, l).unwrap(),
+                        |f, l| block(log.read(f, &follow.selector, l)).unwrap(),
                         from,
                         limit,
                         head,
                     );
-                    let got = drain(|f, l| feed.read(f, follow, l).unwrap(), from, limit, head);
+                    let got = drain(
+                        |f, l| block(feed.read(f, follow, l)).unwrap(),
+                        from,
+                        limit,
+                        head,
+                    );
                     assert_eq!(got, want, "{:?} from {from} limit {limit}", follow.exact);
                 }
             }
         }
         // Idle exact-stream followers move over what holds nothing for them.
         let s1 = &follows[0];
-        let last_s1 = drain(|f, l| log.read(f, &s1.selector, l).unwrap(), 1, 100, head)
-            .last()
-            .copied()
-            .unwrap();
+        let last_s1 = drain(
+            |f, l| block(log.read(f, &s1.selector, l)).unwrap(),
+            1,
+            100,
+            head,
+        )
+        .last()
+        .copied()
+        .unwrap();
         assert_eq!(feed.caught_up_to(last_s1, s1), head);
         assert_eq!(feed.caught_up_to(last_s1 - 1, s1), last_s1 - 1);
         assert_eq!(
@@ -453,21 +465,24 @@ mod tests {
         );
         // From far behind the (16-event) tail: jump to just before the next
         // s1 event after the feed started at 7; before 7 nothing is known.
-        let s1_events = drain(|f, l| log.read(f, &s1.selector, l).unwrap(), 8, 100, head);
+        let s1_events = drain(
+            |f, l| block(log.read(f, &s1.selector, l)).unwrap(),
+            8,
+            100,
+            head,
+        );
         assert_eq!(feed.caught_up_to(7, s1), s1_events[0] - 1);
         assert_eq!(feed.caught_up_to(3, s1), 3);
 
         // Past the end: an empty page that does not move backwards.
-        let page = feed.read(head + 1, &follows[0], 10).unwrap();
+        let page = feed.read(head + 1, &follows[0], 10).await.unwrap();
         assert!(page.events.is_empty());
         assert_eq!(page.last_scanned, head);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_the_followers_of_a_stream_are_woken() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path(), &DbOptions::default()).unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(RocksLog::open(db, LogOptions::default()).unwrap());
+        let log: Arc<dyn EventLog> = Arc::new(MemoryLog::default());
         let feed = Feed::start(log.clone(), 100);
         let a = feed.subscribe(&Follow::new(Selector::parse(&["a"]).unwrap()));
         let b = feed.subscribe(&Follow::new(Selector::parse(&["b"]).unwrap()));

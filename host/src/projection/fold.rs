@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use tracing::Instrument;
 
-use crate::log::RecordedEvent;
+use crate::event::RecordedEvent;
 use crate::plugin::{BatchError, EventError, Instance, Limits, Plugin, PluginError};
 
 /// A projection's state at an offset: what `hume replay` prints as
@@ -146,18 +146,32 @@ impl Folder {
         strict: bool,
         limits: Limits,
     ) -> Result<Folder, FoldError> {
+        let from = snapshot.map(|s| (s.offset, s.state.as_slice()));
+        Folder::start_from(plugin, projection, from, strict, limits).await
+    }
+
+    /// [`Folder::start`] from `(offset, state bytes)`: the one way every
+    /// instance is brought up, offline, live, after a fault and for time
+    /// travel. `None` starts from the initial state at offset 0.
+    pub async fn start_from(
+        plugin: &Plugin,
+        projection: &str,
+        from: Option<(u64, &[u8])>,
+        strict: bool,
+        limits: Limits,
+    ) -> Result<Folder, FoldError> {
         let stage = |stage| move |source| FoldError::Instance { stage, source };
         let mut instance = plugin
             .instantiate(projection, limits)
             .await
             .map_err(stage("cannot instantiate the plugin"))?;
-        let offset = match snapshot {
-            Some(s) => {
+        let offset = match from {
+            Some((offset, state)) => {
                 instance
-                    .restore(&s.state)
+                    .restore(state)
                     .await
                     .map_err(stage("cannot restore the snapshot"))?;
-                s.offset
+                offset
             }
             None => {
                 instance

@@ -1,25 +1,30 @@
 //! Projections: folding events through a plugin (`fold`: [`Folder`],
-//! [`evolve`], [`replay`]) and, in their own modules, the live projection
-//! runtime.
+//! [`evolve`], [`replay`]), the live projection runtime (one actor per
+//! projection version, driven by small pure types: [`cursor`], [`cadence`]),
+//! and time travel ([`travel`]).
 
 pub mod fold;
 
 mod actor;
-pub mod config;
+mod cadence;
+mod cursor;
 pub mod error;
 mod feed;
 pub mod manager;
-pub mod records;
 pub mod status;
 pub mod telemetry;
+pub mod travel;
 
-pub use actor::StateView;
-pub use config::{
+pub use crate::deployment::{
     DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,
 };
+pub use actor::StateView;
+pub use cadence::CATCH_UP_SHARE;
 pub use error::ProjectionError;
+pub use manager::history::{DiffView, Wait, MAX_DIFF_EVENTS};
 pub use manager::{DeployOutcome, DeployRequest, Manager, DEFAULT_READ_TIMEOUT};
 pub use status::{Fault, ProjectionStatus, RunState, SnapshotInfo};
+pub use travel::{limits_of, TravelView};
 
 pub use fold::{
     evolve, replay, Applied, FoldError, FoldOptions, Folder, ReplayOutcome, Snapshot,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{ProjectionOptions, VersionRecord};
+use crate::deployment::{ProjectionOptions, VersionRecord};
 
 /// Run state of a projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

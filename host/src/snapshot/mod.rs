@@ -1,24 +1,24 @@
 //! Snapshot stores: where a live projection persists `(offset, plugin hash,
-//! state)` so that it restarts from there instead of from the beginning.
+//! state)` so that it restarts from there instead of from the beginning,
+//! and keeps a bounded history of them so that the state at any earlier
+//! position can be rebuilt by replaying a bounded number of events (time
+//! travel, [`crate::projection::travel`]).
 //!
-//! Two stores implement [`SnapshotStore`]:
-//! - [`RocksSnapshots`]: durable, in the `snapshots` column family of the one
-//!   RocksDB (`--snapshot-store rocksdb`, the default);
-//! - [`MemorySnapshots`]: in process memory only, lost on restart (the seed's
-//!   `use_ets`, `--snapshot-store memory`).
-//!
-//! A snapshot is always written as one unit: a reader sees the old snapshot or
-//! the new one, never an offset of one with the state of the other. Keys leave
-//! room for a bounded history per projection (time travel, planned): a record
-//! lives under `key 0x00 offset(BE)`, and today only the newest is kept.
+//! [`SnapshotStore`] is the trait; implementations live in
+//! [`crate::backend`] (durable: RocksDB; in process: memory). A snapshot is
+//! always written as one unit together with the pruning of the history that
+//! its [`Retention`] asks for: a reader sees the old set or the new one,
+//! never an offset of one with the state of another.
 
-mod memory;
-mod rocks;
+mod retention;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use memory::MemorySnapshots;
-pub use rocks::RocksSnapshots;
+use futures::future::BoxFuture;
+
+pub use retention::{Retention, RetentionParseError};
+
+use crate::storage::StorageError;
 
 /// One persisted snapshot of a projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,23 +36,46 @@ pub struct StoredSnapshot {
     pub taken_at: u64,
 }
 
+impl StoredSnapshot {
+    /// What a listing shows of this snapshot.
+    pub fn meta(&self) -> SnapshotMeta {
+        SnapshotMeta {
+            offset: self.offset,
+            scanned: self.scanned,
+            plugin_hash: self.plugin_hash.clone(),
+            size: self.state.len() as u64,
+            taken_at: self.taken_at,
+        }
+    }
+}
+
+/// A retained snapshot without its state (what `hume snapshots` lists).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotMeta {
+    /// Offset of the snapshot.
+    pub offset: u64,
+    /// Positions examined up to.
+    pub scanned: u64,
+    /// Plugin that produced it.
+    pub plugin_hash: String,
+    /// Size of the state in bytes.
+    pub size: u64,
+    /// When it was taken (ms since the Unix epoch).
+    pub taken_at: u64,
+}
+
 /// Why a snapshot store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// RocksDB refused a read or a write.
-    #[error("snapshot store: RocksDB {stage} failed for `{key}`")]
-    Rocks {
-        /// What the store was doing (`save`, `load`, `delete`).
-        stage: &'static str,
+    /// The backend failed.
+    #[error("snapshot store, `{key}`: {source}")]
+    Storage {
         /// The snapshot key.
         key: String,
-        /// RocksDB's error.
+        /// The backend's failure.
         #[source]
-        source: rocksdb::Error,
+        source: StorageError,
     },
-    /// The column family is missing: the database was opened without it.
-    #[error("snapshot store: column family `{0}` is missing (open the data directory with `hume::db::Db::open`)")]
-    MissingColumnFamily(&'static str),
     /// A stored record could not be decoded.
     #[error("snapshot store: the record for `{key}` is corrupt: {reason}")]
     Corrupt {
@@ -63,18 +86,42 @@ pub enum SnapshotError {
     },
 }
 
-/// A place to keep the newest snapshot of each projection.
+/// A place to keep the snapshots of each projection version, newest and
+/// history.
 ///
 /// Keys are opaque to the store (the projection runtime uses one key per
-/// projection version). Implementations are cheap to share (`Arc<dyn
-/// SnapshotStore>`) and their calls are short and synchronous.
+/// projection version). Every call is async: durable implementations do
+/// their I/O off the async workers.
 pub trait SnapshotStore: Send + Sync + 'static {
-    /// Replace the snapshot under `key` with `snapshot`, atomically.
-    fn save(&self, key: &str, snapshot: &StoredSnapshot) -> Result<(), SnapshotError>;
+    /// Write `snapshot` under `key` and, in the same atomic write, drop the
+    /// records `retention` no longer keeps, and every record at or above
+    /// `snapshot.offset` (left over from before a reset).
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        snapshot: StoredSnapshot,
+        retention: Retention,
+    ) -> BoxFuture<'a, Result<(), SnapshotError>>;
+
     /// The newest snapshot under `key`, if any.
-    fn load(&self, key: &str) -> Result<Option<StoredSnapshot>, SnapshotError>;
+    fn latest<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredSnapshot>, SnapshotError>>;
+
+    /// The newest snapshot under `key` whose offset is at or below
+    /// `position`, if any.
+    fn at_or_below<'a>(
+        &'a self,
+        key: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredSnapshot>, SnapshotError>>;
+
+    /// Every retained snapshot under `key`, oldest first, without states.
+    fn list<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<SnapshotMeta>, SnapshotError>>;
+
     /// Forget every snapshot under `key` (no error when there is none).
-    fn delete(&self, key: &str) -> Result<(), SnapshotError>;
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), SnapshotError>>;
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -89,7 +136,7 @@ const FORMAT_V1: u8 = 1;
 
 /// Encode a snapshot record: version byte, offset, scanned, taken_at (u64 BE
 /// each), hash length (u16 BE), hash, then the state bytes.
-pub(crate) fn encode(s: &StoredSnapshot) -> Vec<u8> {
+pub fn encode(s: &StoredSnapshot) -> Vec<u8> {
     let hash = s.plugin_hash.as_bytes();
     let mut out = Vec::with_capacity(1 + 24 + 2 + hash.len() + s.state.len());
     out.push(FORMAT_V1);
@@ -103,7 +150,7 @@ pub(crate) fn encode(s: &StoredSnapshot) -> Vec<u8> {
 }
 
 /// Decode what [`encode`] wrote.
-pub(crate) fn decode(key: &str, bytes: &[u8]) -> Result<StoredSnapshot, SnapshotError> {
+pub fn decode(key: &str, bytes: &[u8]) -> Result<StoredSnapshot, SnapshotError> {
     let corrupt = |reason| SnapshotError::Corrupt {
         key: key.to_string(),
         reason,
@@ -148,24 +195,5 @@ mod tests {
         assert_eq!(decode("k", &encode(&s)).unwrap(), s);
         assert!(decode("k", &[9, 9]).is_err());
         assert!(decode("k", &encode(&s)[..20]).is_err());
-    }
-
-    #[test]
-    fn memory_store_keeps_newest() {
-        let store = MemorySnapshots::default();
-        assert!(store.load("p").unwrap().is_none());
-        let mut s = StoredSnapshot {
-            offset: 1,
-            scanned: 1,
-            plugin_hash: "h".into(),
-            state: vec![1],
-            taken_at: 0,
-        };
-        store.save("p", &s).unwrap();
-        s.offset = 2;
-        store.save("p", &s).unwrap();
-        assert_eq!(store.load("p").unwrap().unwrap().offset, 2);
-        store.delete("p").unwrap();
-        assert!(store.load("p").unwrap().is_none());
     }
 }

@@ -7,51 +7,24 @@ use std::time::Instant;
 use tokio::time::Instant as TokioInstant;
 use tracing::{info_span, warn, Instrument};
 
-use super::{Actor, Command, Flow, StateView, Waiter};
-use crate::plugin::PluginError;
+use super::{poisons, Actor, Command, Flow, StateView};
 use crate::projection::error::ProjectionError;
 
-use super::poisons;
-
 impl Actor {
-    /// Answer the waiting reads whose target has been scanned; drop the ones
-    /// whose caller gave up.
+    /// Answer the waiting reads whose target has been scanned.
     pub(super) async fn serve_waiters(&mut self) {
         if self.waiters.is_empty() {
             return;
         }
         self.skip_ahead();
-        let waiters = std::mem::take(&mut self.waiters);
-        for w in waiters {
-            if reply_closed(&w.command) {
-                continue;
-            }
-            if self.scanned >= w.target {
-                self.answer(w.command).await;
-            } else {
-                self.waiters.push(w);
-            }
-        }
-    }
-
-    pub(super) fn fail_waiters(&mut self, err: impl Fn(String) -> ProjectionError) {
-        for w in std::mem::take(&mut self.waiters) {
-            let e = err(self.cfg.name.clone());
-            match w.command {
-                Command::Read { reply, .. } => {
-                    let _ = reply.send(Err(e));
-                }
-                Command::Query { reply, .. } => {
-                    let _ = reply.send(Err(e));
-                }
-                _ => {}
-            }
+        for cmd in self.waiters.ready(self.cursor.scanned()) {
+            self.answer(cmd).await;
         }
     }
 
     /// Why a consistent read cannot be served now, if it cannot wait either.
-    pub(super) fn unservable(&self) -> Option<ProjectionError> {
-        if let Some(f) = &self.fault {
+    fn unservable(&self) -> Option<ProjectionError> {
+        if let Some(f) = self.recovery.fault() {
             return Some(ProjectionError::Faulted {
                 name: self.cfg.name.clone(),
                 position: f.position,
@@ -70,22 +43,15 @@ impl Actor {
     pub(super) async fn handle(&mut self, cmd: Command) -> Flow {
         self.skip_ahead();
         match cmd {
-            Command::Read {
-                target: Some(t), ..
-            }
-            | Command::Query {
-                target: Some(t), ..
-            } if self.scanned < t => {
-                if let Some(err) = self.unservable() {
-                    reply_err(cmd, err);
-                } else {
-                    self.waiters.push(Waiter {
-                        target: t,
-                        command: cmd,
-                    });
+            Command::Read { .. } | Command::Query { .. } | Command::Wait { .. } => {
+                match cmd.target() {
+                    Some(t) if !self.cursor.reached(t) => match self.unservable() {
+                        Some(err) => cmd.reply_err(err),
+                        None => self.waiters.push(t, cmd),
+                    },
+                    _ => self.answer(cmd).await,
                 }
             }
-            Command::Read { .. } | Command::Query { .. } => self.answer(cmd).await,
             Command::CatchUp => {
                 self.next_poll = TokioInstant::now();
             }
@@ -97,7 +63,8 @@ impl Actor {
                 self.final_snapshot().await;
                 self.stopped = true;
                 let name = self.cfg.name.clone();
-                self.fail_waiters(|_| ProjectionError::Stopped { name: name.clone() });
+                self.waiters
+                    .fail_all(|| ProjectionError::Stopped { name: name.clone() });
                 let _ = reply.send(Ok(()));
             }
             Command::Start { reply } => {
@@ -110,7 +77,7 @@ impl Actor {
                 let _ = reply.send(r);
             }
             Command::Resume { reply } => {
-                if self.fault.is_none() {
+                if !self.recovery.is_faulted() {
                     let _ = reply.send(Err(ProjectionError::Conflict(format!(
                         "projection `{}` is not faulted: nothing to resume",
                         self.cfg.name
@@ -121,8 +88,12 @@ impl Actor {
                 }
             }
             Command::Skip { position, reply } => {
-                self.skipped.insert(position);
-                if self.fault.as_ref().is_some_and(|f| f.position == position) {
+                self.cursor.skip(position);
+                if self
+                    .recovery
+                    .fault()
+                    .is_some_and(|f| f.position == position)
+                {
                     self.resume().await;
                 }
                 let _ = reply.send(Ok(()));
@@ -138,11 +109,9 @@ impl Actor {
         Flow::Continue
     }
 
-    /// Clear the fault and go on; rebuild the instance from the last snapshot
-    /// if the failure poisoned it.
+    /// Clear the fault and go on; rebuild the instance if it is gone.
     async fn resume(&mut self) {
-        self.fault = None;
-        self.recover_to = None;
+        self.recovery.clear();
         if self.folder.is_none() {
             self.build().await;
         }
@@ -151,14 +120,11 @@ impl Actor {
     }
 
     async fn reset(&mut self) -> Result<(), ProjectionError> {
-        self.cfg.store.delete(&self.cfg.key)?;
+        self.cfg.store.delete(&self.cfg.key).await?;
         self.cfg.seed_key = None;
         self.folder = None;
-        self.fault = None;
-        self.recover_to = None;
-        self.single_step = None;
+        self.recovery.clear();
         self.persisted = None;
-        self.dirty_since = None;
         {
             let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
             live.last_snapshot = None;
@@ -176,8 +142,12 @@ impl Actor {
 
     /// Answer a read now, from the current state.
     async fn answer(&mut self, cmd: Command) {
+        if let Command::Wait { reply, .. } = cmd {
+            let _ = reply.send(Ok(self.cursor.scanned()));
+            return;
+        }
         let name = self.cfg.name.clone();
-        let offset = self.offset;
+        let offset = self.cursor.offset();
         let json = self.cfg.plugin.info().is_json();
         let Some(folder) = self.folder.as_mut() else {
             let err = self
@@ -185,40 +155,46 @@ impl Actor {
                 .unwrap_or(ProjectionError::Conflict(format!(
                     "projection `{name}` has no state yet (starting)"
                 )));
-            reply_err(cmd, err);
+            cmd.reply_err(err);
             return;
         };
+        let plugin_err = |source| ProjectionError::Plugin {
+            name: name.clone(),
+            source,
+        };
         let started = Instant::now();
-        let (call, result) = match cmd {
+        let (call, broken) = match cmd {
             Command::Read { reply, .. } => {
                 let r = folder.instance_mut().snapshot().await;
-                let ok = r.as_ref().map(|_| ()).map_err(poisons_ref);
+                let broken = r
+                    .as_ref()
+                    .err()
+                    .filter(|e| poisons(e))
+                    .map(|e| e.to_string());
                 let _ = reply.send(
                     r.map(|state| StateView {
                         offset,
                         state,
                         json,
                     })
-                    .map_err(|source| ProjectionError::Plugin {
-                        name: name.clone(),
-                        source,
-                    }),
+                    .map_err(plugin_err),
                 );
-                ("snapshot", ok)
+                ("snapshot", broken)
             }
             Command::Query { request, reply, .. } => {
                 let r = folder.instance_mut().query(&request).await;
-                let ok = r.as_ref().map(|_| ()).map_err(poisons_ref);
-                let _ = reply.send(r.map_err(|source| ProjectionError::Plugin {
-                    name: name.clone(),
-                    source,
-                }));
-                ("query", ok)
+                let broken = r
+                    .as_ref()
+                    .err()
+                    .filter(|e| poisons(e))
+                    .map(|e| e.to_string());
+                let _ = reply.send(r.map_err(plugin_err));
+                ("query", broken)
             }
             _ => unreachable!("answer is only called with reads"),
         };
         self.metrics.call(call, started.elapsed());
-        if let Err(Some(err)) = result {
+        if let Some(err) = broken {
             // The read poisoned the instance: rebuild it from the last
             // snapshot; it catches up again on its own.
             warn!(call, error = %err, "a read broke the plugin instance; rebuilding it");
@@ -230,30 +206,5 @@ impl Actor {
             self.folder = None;
             self.build().await;
         }
-    }
-}
-
-/// `Some(message)` when the error poisoned the instance.
-fn poisons_ref(err: &PluginError) -> Option<String> {
-    poisons(err).then(|| err.to_string())
-}
-
-fn reply_closed(cmd: &Command) -> bool {
-    match cmd {
-        Command::Read { reply, .. } => reply.is_closed(),
-        Command::Query { reply, .. } => reply.is_closed(),
-        _ => false,
-    }
-}
-
-fn reply_err(cmd: Command, err: ProjectionError) {
-    match cmd {
-        Command::Read { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        Command::Query { reply, .. } => {
-            let _ = reply.send(Err(err));
-        }
-        _ => {}
     }
 }

@@ -11,12 +11,13 @@ use super::{
     not_found, short, snapshot_key, stop_actor, ActorHandle, Command, DeployOutcome, DeployRequest,
     Entry, Inner, Manager,
 };
-use crate::log::Selector;
-use crate::plugin::Plugin;
-use crate::projection::config::{
+use crate::deployment::{
     validate_name, DeploymentRecord, SnapshotStoreKind, StartFrom, VersionRecord,
 };
+use crate::log::Selector;
+use crate::plugin::Plugin;
 use crate::projection::error::ProjectionError;
+use crate::projection::travel::limits_of;
 use crate::snapshot::now_ms;
 
 impl Manager {
@@ -75,7 +76,11 @@ impl Manager {
         let pending = record.pending.take().expect("checked above");
         record.active = pending;
         let unused = self.unused_hashes(name, std::slice::from_ref(&old_hash), Some(&record));
-        self.inner.records.save(&record, None, &unused)?;
+        self.inner
+            .storage
+            .deployments
+            .save(record.clone(), None, unused)
+            .await?;
         let old = {
             let mut entries = self.write_entries();
             let entry = entries.get_mut(name).expect("checked above");
@@ -84,18 +89,18 @@ impl Manager {
             std::mem::replace(&mut entry.active, new_active)
         };
         stop_actor(old, false).await;
-        self.delete_snapshots(name, &old_hash);
+        self.delete_snapshots(name, &old_hash).await;
         info!(projection = %name, from = %short(&old_hash), to = %short(hash), "new version swapped in");
         Ok(())
     }
 
-    fn delete_snapshots(&self, name: &str, hash: &str) {
+    async fn delete_snapshots(&self, name: &str, hash: &str) {
         let key = snapshot_key(name, hash);
         for store in [
-            self.store(SnapshotStoreKind::Rocksdb),
+            self.store(SnapshotStoreKind::Durable),
             self.store(SnapshotStoreKind::Memory),
         ] {
-            if let Err(err) = store.delete(&key) {
+            if let Err(err) = store.delete(&key).await {
                 warn!(projection = %name, error = %err, "cannot delete old snapshots");
             }
         }
@@ -142,7 +147,7 @@ impl Manager {
         let plugin = self.load_plugin(req.wasm.clone()).await?;
         // Smoke test: the plugin must start from its initial state.
         let mut probe = plugin
-            .instantiate(&req.name, req.options.limits())
+            .instantiate(&req.name, limits_of(&req.options))
             .await
             .map_err(ProjectionError::Load)?;
         probe.init_state().await.map_err(ProjectionError::Load)?;
@@ -199,10 +204,12 @@ impl Manager {
                 };
                 // Leftovers of an earlier deployment under this name must not
                 // seed this one.
-                self.delete_snapshots(&req.name, &hash);
+                self.delete_snapshots(&req.name, &hash).await;
                 self.inner
-                    .records
-                    .save(&record, Some((&hash, &req.wasm)), &[])?;
+                    .storage
+                    .deployments
+                    .save(record.clone(), Some((hash.clone(), req.wasm)), Vec::new())
+                    .await?;
                 let active = self.spawn_version(&record, &version, plugin, None)?;
                 self.write_entries().insert(
                     req.name.clone(),
@@ -235,10 +242,12 @@ impl Manager {
                 };
                 record.pending = Some(version.clone());
                 let unused: Vec<String> = unused.into_iter().filter(|h| *h != hash).collect();
-                self.delete_snapshots(&req.name, &hash);
+                self.delete_snapshots(&req.name, &hash).await;
                 self.inner
-                    .records
-                    .save(&record, Some((&hash, &req.wasm)), &unused)?;
+                    .storage
+                    .deployments
+                    .save(record.clone(), Some((hash.clone(), req.wasm)), unused)
+                    .await?;
                 let handle = self.spawn_pending(&record, &version, plugin)?;
                 let old_pending = {
                     let mut entries = self.write_entries();
@@ -249,7 +258,7 @@ impl Manager {
                 if let Some(old) = old_pending {
                     let old_hash = old.version.plugin_hash.clone();
                     stop_actor(old, false).await;
-                    self.delete_snapshots(&req.name, &old_hash);
+                    self.delete_snapshots(&req.name, &old_hash).await;
                 }
                 info!(projection = %req.name, plugin = %short(&hash), "new version building beside the running one");
             }
@@ -272,10 +281,10 @@ impl Manager {
             stop_actor(p, false).await;
         }
         for h in &hashes {
-            self.delete_snapshots(name, h);
+            self.delete_snapshots(name, h).await;
         }
         let unused = self.unused_hashes(name, &hashes, None);
-        self.inner.records.remove(name, &unused)?;
+        self.inner.storage.deployments.remove(name, unused).await?;
         info!(projection = %name, "projection undeployed");
         Ok(())
     }

@@ -14,19 +14,19 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
-use crate::db::Db;
+use crate::deployment::{DeploymentRecord, ProjectionOptions, SnapshotStoreKind, VersionRecord};
 use crate::log::{EventLog, Selector};
 use crate::plugin::{Plugin, Runtime};
-use crate::snapshot::{now_ms, MemorySnapshots, RocksSnapshots, SnapshotStore};
+use crate::snapshot::{now_ms, SnapshotStore};
+use crate::storage::Storage;
 
 use super::actor::{short, Actor, ActorConfig, Command, StateView};
-use super::config::{DeploymentRecord, ProjectionOptions, SnapshotStoreKind, VersionRecord};
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
-use super::records::Records;
 use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
 
 mod deploy;
+pub mod history;
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]
@@ -83,9 +83,7 @@ struct Inner {
     feed: Arc<Feed>,
     /// Concurrent plugin instantiations + restores.
     builds: Arc<tokio::sync::Semaphore>,
-    records: Records,
-    rocks: Arc<RocksSnapshots>,
-    memory: Arc<MemorySnapshots>,
+    storage: Storage,
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Serialises every change to deployment records (deploy, undeploy,
     /// swap, stop/start, skip), so each is read-modify-write safe.
@@ -116,16 +114,12 @@ fn snapshot_key(name: &str, hash: &str) -> String {
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Manager {
-    /// Open the records in `db` and start every deployed projection from its
-    /// last snapshot. Returns once the actors are spawned (they load their
-    /// snapshots in the background; status shows `starting` meanwhile).
-    pub async fn start(
-        db: Db,
-        log: Arc<dyn EventLog>,
-        runtime: Runtime,
-    ) -> Result<Manager, ProjectionError> {
-        let records = Records::new(db.clone())?;
-        let rocks = Arc::new(RocksSnapshots::new(db)?);
+    /// Read the deployment records from `storage` and start every deployed
+    /// projection from its last snapshot. Returns once the actors are
+    /// spawned (they load their snapshots in the background; status shows
+    /// `starting` meanwhile).
+    pub async fn start(storage: Storage, runtime: Runtime) -> Result<Manager, ProjectionError> {
+        let log = storage.log.clone();
         let feed = Feed::start(log.clone(), DEFAULT_TAIL_EVENTS);
         let manager = Manager {
             inner: Arc::new(Inner {
@@ -133,16 +127,14 @@ impl Manager {
                 log,
                 feed,
                 builds: Arc::new(tokio::sync::Semaphore::new(64)),
-                records,
-                rocks,
-                memory: Arc::new(MemorySnapshots::default()),
+                storage,
                 entries: RwLock::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
                 plugins: Mutex::new(HashMap::new()),
                 shutting_down: Default::default(),
             }),
         };
-        let all = manager.inner.records.load_all()?;
+        let all = manager.inner.storage.deployments.load_all().await?;
         let count = all.len();
         // Each live instance holds a few memory mappings; warn before the
         // kernel's vm.max_map_count makes the starts fail.
@@ -217,18 +209,24 @@ impl Manager {
         {
             return Ok(p.clone());
         }
-        let wasm = self.inner.records.plugin(hash)?.ok_or_else(|| {
-            ProjectionError::Invalid(format!(
-                "plugin {hash} is missing from the data directory; deploy it again"
-            ))
-        })?;
+        let wasm = self
+            .inner
+            .storage
+            .deployments
+            .plugin(hash)
+            .await?
+            .ok_or_else(|| {
+                ProjectionError::Invalid(format!(
+                    "plugin {hash} is missing from the data directory; deploy it again"
+                ))
+            })?;
         self.load_plugin(wasm).await
     }
 
     fn store(&self, kind: SnapshotStoreKind) -> Arc<dyn SnapshotStore> {
         match kind {
-            SnapshotStoreKind::Rocksdb => self.inner.rocks.clone(),
-            SnapshotStoreKind::Memory => self.inner.memory.clone(),
+            SnapshotStoreKind::Durable => self.inner.storage.snapshots.clone(),
+            SnapshotStoreKind::Memory => self.inner.storage.memory_snapshots.clone(),
         }
     }
 
@@ -397,7 +395,11 @@ impl Manager {
             .map(|e| e.record.clone())
             .ok_or_else(|| not_found(name))?;
         record.stopped = stopped;
-        self.inner.records.save(&record, None, &[])?;
+        self.inner
+            .storage
+            .deployments
+            .save(record.clone(), None, Vec::new())
+            .await?;
         if let Some(e) = self.write_entries().get_mut(name) {
             e.record = record;
         }
@@ -452,7 +454,11 @@ impl Manager {
         if !record.skipped.contains(&position) {
             record.skipped.push(position);
         }
-        self.inner.records.save(&record, None, &[])?;
+        self.inner
+            .storage
+            .deployments
+            .save(record.clone(), None, Vec::new())
+            .await?;
         if let Some(e) = self.write_entries().get_mut(name) {
             e.record = record;
         }

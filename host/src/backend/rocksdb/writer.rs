@@ -13,9 +13,9 @@ use std::sync::{mpsc, Arc};
 use rocksdb::WriteBatch;
 use tokio::sync::watch;
 
-use super::rocks::{be_u64, index_key, now_ms, storage, Request, MAX_GROUP_BYTES};
-use super::{codec, AppendOutcome, LogError};
-use crate::db::{Db, CF_EVENTS, CF_STREAMS, CF_STREAM_INDEX};
+use super::db::{Db, CF_EVENTS, CF_STREAMS, CF_STREAM_INDEX};
+use super::log::{be_u64, index_key, neutral, now_ms, storage, Request, MAX_GROUP_BYTES};
+use crate::log::{codec, AppendOutcome, LogError};
 
 /// The single writer: owns the next position and the stream revisions.
 pub(super) struct Writer {
@@ -70,10 +70,10 @@ impl Writer {
     fn commit(&mut self, group: Vec<Request>, buf: &mut Vec<u8>) {
         if let Some(source) = &self.failed {
             for req in group {
-                let _ = req.reply.send(Err(LogError::Storage {
-                    stage: "appending after an earlier write failure (restart the server)",
-                    source: source.clone(),
-                }));
+                let _ = req.reply.send(Err(LogError::Storage(neutral(
+                    "appending after an earlier write failure (restart the server)",
+                    source.clone(),
+                ))));
             }
             return;
         }
@@ -160,10 +160,10 @@ impl Writer {
                     self.failed = Some(source.clone());
                     for (_, r) in replies.iter_mut() {
                         if r.is_ok() {
-                            *r = Err(LogError::Storage {
-                                stage: "writing appended events",
-                                source: source.clone(),
-                            });
+                            *r = Err(LogError::Storage(neutral(
+                                "writing appended events",
+                                source.clone(),
+                            )));
                         }
                     }
                 }

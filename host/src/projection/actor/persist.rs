@@ -1,5 +1,6 @@
 //! Snapshots: take the plugin's state and persist it with offset and hash
-//! (on cadence, on request, on shutdown).
+//! (on cadence, on request, on shutdown), history kept as the deployment's
+//! retention says.
 
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ impl Actor {
                 if poisons(source) {
                     self.folder = None;
                 }
-                self.set_fault(0, "snapshot".into(), &err, limit);
+                self.fault_now(0, "snapshot".into(), &err, limit, None);
             } else {
                 warn!(error = %err, "persisting a snapshot failed");
                 self.cfg
@@ -27,7 +28,9 @@ impl Actor {
                     .unwrap_or_else(|p| p.into_inner())
                     .last_error = Some(err.to_string());
             }
-            self.dirty_since = None;
+            // Do not retry at once: the time trigger or the next count does.
+            self.cadence
+                .persisted(self.cursor.offset(), Instant::now(), Default::default());
         }
     }
 
@@ -40,7 +43,8 @@ impl Actor {
             )));
         };
         let started = Instant::now();
-        let span = info_span!("hume.projection.snapshot", offset = self.offset);
+        let (offset, scanned) = (self.cursor.offset(), self.cursor.scanned());
+        let span = info_span!("hume.projection.snapshot", offset);
         let state = folder
             .instance_mut()
             .snapshot()
@@ -52,39 +56,47 @@ impl Actor {
             })?;
         self.metrics.call("snapshot", started.elapsed());
         let snapshot = StoredSnapshot {
-            offset: self.offset,
-            scanned: self.scanned,
+            offset,
+            scanned,
             plugin_hash: self.cfg.version.plugin_hash.clone(),
             state,
             taken_at: now_ms(),
         };
-        self.cfg.store.save(&self.cfg.key, &snapshot)?;
+        let (bytes, taken_at) = (snapshot.state.len(), snapshot.taken_at);
+        self.cfg
+            .store
+            .save(
+                &self.cfg.key,
+                snapshot,
+                self.cfg.version.options.snapshot_history,
+            )
+            .await?;
         let elapsed = started.elapsed();
         self.metrics.snapshots.increment(1);
         self.metrics.snapshot_duration.record(elapsed.as_secs_f64());
         span.in_scope(|| {
             debug!(
                 target: "hume.projection.snapshot",
-                offset = snapshot.offset,
-                bytes = snapshot.state.len(),
+                offset,
+                bytes,
                 elapsed_us = elapsed.as_micros() as u64,
                 "snapshot persisted"
             )
         });
-        self.persisted = Some((self.offset, self.scanned));
-        self.since_snapshot = 0;
-        self.dirty_since = None;
+        self.persisted = Some((offset, scanned));
+        self.cadence.persisted(offset, Instant::now(), elapsed);
         self.cfg
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .last_snapshot = Some((snapshot.offset, snapshot.taken_at));
-        Ok(snapshot.offset)
+            .last_snapshot = Some((offset, taken_at));
+        Ok(offset)
     }
 
     /// On shutdown: persist when anything moved since the last snapshot.
     pub(super) async fn final_snapshot(&mut self) {
-        if self.folder.is_some() && self.persisted != Some((self.offset, self.scanned)) {
+        let now = (self.cursor.offset(), self.cursor.scanned());
+        if self.folder.is_some() && self.persisted != Some(now) {
             if let Err(err) = self.persist().await {
                 warn!(error = %err, "final snapshot failed");
             }

@@ -3,19 +3,26 @@
 //! `use_ets`, plus sandbox limits) and the durable record of each deployed
 //! projection.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::Limits;
+use crate::snapshot::Retention;
+
+/// Default wall time of one plugin call, ms.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 5_000;
+/// Default memory limit of a plugin instance, bytes.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default largest snapshot, bytes.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where a projection keeps its snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotStoreKind {
-    /// Durable, in the `snapshots` column family (default).
+    /// The server's durable store (default). Records written before it had
+    /// this name say `rocksdb`, the engine of the embedded store.
     #[default]
-    Rocksdb,
+    #[serde(alias = "rocksdb")]
+    Durable,
     /// Process memory only, lost on restart (the seed's `use_ets`).
     Memory,
 }
@@ -24,10 +31,10 @@ impl std::str::FromStr for SnapshotStoreKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "rocksdb" => Ok(SnapshotStoreKind::Rocksdb),
+            "durable" | "rocksdb" => Ok(SnapshotStoreKind::Durable),
             "memory" => Ok(SnapshotStoreKind::Memory),
             other => Err(format!(
-                "unknown snapshot store `{other}`: use `rocksdb` or `memory`"
+                "unknown snapshot store `{other}`: use `durable` (the default) or `memory`"
             )),
         }
     }
@@ -80,36 +87,29 @@ pub struct ProjectionOptions {
     pub max_snapshot_bytes: u64,
     /// Events read from the log and handed to the plugin per batch.
     pub batch_size: u32,
+    /// Which snapshots of the history to keep (time travel).
+    pub snapshot_history: Retention,
 }
 
 impl Default for ProjectionOptions {
     fn default() -> Self {
-        let limits = Limits::default();
         ProjectionOptions {
             snapshot_every: 100,
             snapshot_after_ms: 30_000,
             catch_up_after_ms: 30_000,
             strict: true,
-            snapshot_store: SnapshotStoreKind::Rocksdb,
+            snapshot_store: SnapshotStoreKind::Durable,
             start_from: StartFrom::Beginning,
-            call_timeout_ms: limits.call_timeout.as_millis() as u64,
-            max_memory_bytes: limits.max_memory_bytes as u64,
-            max_snapshot_bytes: limits.max_snapshot_bytes as u64,
+            call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
             batch_size: 512,
+            snapshot_history: Retention::default(),
         }
     }
 }
 
 impl ProjectionOptions {
-    /// The sandbox limits these options ask for.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            call_timeout: Duration::from_millis(self.call_timeout_ms),
-            max_memory_bytes: self.max_memory_bytes as usize,
-            max_snapshot_bytes: self.max_snapshot_bytes as usize,
-        }
-    }
-
     /// Check the options make sense; the message says which one does not.
     pub fn validate(&self) -> Result<(), String> {
         if self.catch_up_after_ms == 0 {

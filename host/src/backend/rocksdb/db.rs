@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use rocksdb;
 use rocksdb::{BoundColumnFamily, ColumnFamilyDescriptor, DBRecoveryMode, Options};
 
 /// Column family of the events, keyed by global position.

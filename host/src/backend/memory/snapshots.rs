@@ -1,0 +1,138 @@
+//! In-memory snapshot store (`--snapshot-store memory`, the seed's
+//! `use_ets`), history included.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+
+use crate::snapshot::{Retention, SnapshotError, SnapshotMeta, SnapshotStore, StoredSnapshot};
+
+/// Snapshots kept in process memory: fast, and gone when the process exits
+/// (a projection using it rebuilds from its start after a restart).
+#[derive(Debug, Default)]
+pub struct MemorySnapshots {
+    /// key → offset → snapshot.
+    snapshots: Mutex<HashMap<String, BTreeMap<u64, StoredSnapshot>>>,
+}
+
+impl MemorySnapshots {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, BTreeMap<u64, StoredSnapshot>>) -> T,
+    ) -> T {
+        f(&mut self.snapshots.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+impl SnapshotStore for MemorySnapshots {
+    fn save<'a>(
+        &'a self,
+        key: &'a str,
+        snapshot: StoredSnapshot,
+        retention: Retention,
+    ) -> BoxFuture<'a, Result<(), SnapshotError>> {
+        self.with(|all| {
+            let history = all.entry(key.to_string()).or_default();
+            history.split_off(&snapshot.offset);
+            history.insert(snapshot.offset, snapshot);
+            let offsets: Vec<u64> = history.keys().copied().collect();
+            for offset in retention.drops(&offsets) {
+                history.remove(&offset);
+            }
+        });
+        ready(Ok(()))
+    }
+
+    fn latest<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredSnapshot>, SnapshotError>> {
+        let found = self.with(|all| {
+            all.get(key)
+                .and_then(|h| h.last_key_value().map(|(_, s)| s.clone()))
+        });
+        ready(Ok(found))
+    }
+
+    fn at_or_below<'a>(
+        &'a self,
+        key: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<Option<StoredSnapshot>, SnapshotError>> {
+        let found = self.with(|all| {
+            all.get(key)
+                .and_then(|h| h.range(..=position).next_back().map(|(_, s)| s.clone()))
+        });
+        ready(Ok(found))
+    }
+
+    fn list<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<SnapshotMeta>, SnapshotError>> {
+        let list = self.with(|all| {
+            all.get(key)
+                .map(|h| h.values().map(StoredSnapshot::meta).collect())
+                .unwrap_or_default()
+        });
+        ready(Ok(list))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), SnapshotError>> {
+        self.with(|all| all.remove(key));
+        ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(offset: u64) -> StoredSnapshot {
+        StoredSnapshot {
+            offset,
+            scanned: offset,
+            plugin_hash: "h".into(),
+            state: vec![offset as u8],
+            taken_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_history_by_retention_and_finds_at_or_below() {
+        let store = MemorySnapshots::default();
+        let policy = Retention {
+            recent: 2,
+            spacing: 10,
+        };
+        assert!(store.latest("p").await.unwrap().is_none());
+        for o in [3, 6, 9, 12, 15, 18] {
+            store.save("p", snap(o), policy).await.unwrap();
+        }
+        let offsets: Vec<u64> = store
+            .list("p")
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.offset)
+            .collect();
+        assert_eq!(offsets, vec![9, 15, 18]);
+        assert_eq!(store.latest("p").await.unwrap().unwrap().offset, 18);
+        assert_eq!(store.at_or_below("p", 14).await.unwrap().unwrap().offset, 9);
+        assert!(store.at_or_below("p", 8).await.unwrap().is_none());
+        // A save below the newest (after a reset) drops what is above it.
+        store.save("p", snap(5), policy).await.unwrap();
+        let offsets: Vec<u64> = store
+            .list("p")
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.offset)
+            .collect();
+        assert_eq!(offsets, vec![5]);
+        store.delete("p").await.unwrap();
+        assert!(store.latest("p").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,127 @@
+//! Durable deployment records: the plugin bytes, content-addressed, in the
+//! `plugins` column family (sha256 hex → wasm), and one JSON
+//! [`DeploymentRecord`] per projection in `projections` (name → record).
+//! A deploy writes both in one atomic, synced batch.
+
+use futures::future::BoxFuture;
+
+use super::db::{Db, CF_PLUGINS, CF_PROJECTIONS};
+use super::log::neutral;
+use crate::deployment::{DeploymentError, DeploymentRecord, DeploymentStore};
+
+/// The deployment records of one database.
+#[derive(Clone)]
+pub struct RocksDeployments {
+    db: Db,
+}
+
+impl std::fmt::Debug for RocksDeployments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDeployments").finish_non_exhaustive()
+    }
+}
+
+fn failed(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> DeploymentError {
+    move |e| DeploymentError::Storage(neutral(stage, e))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DeploymentError> + Send + 'static,
+) -> Result<T, DeploymentError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
+        Err(DeploymentError::Storage(crate::storage::StorageError::new(
+            "running a deployment store task",
+            crate::storage::StorageErrorKind::Other,
+            join,
+        )))
+    })
+}
+
+impl RocksDeployments {
+    /// Records stored in `db`.
+    pub fn new(db: Db) -> RocksDeployments {
+        RocksDeployments { db }
+    }
+
+    fn load_all_blocking(&self) -> Result<Vec<DeploymentRecord>, DeploymentError> {
+        let raw = self.db.raw();
+        let mut out = Vec::new();
+        for item in raw.iterator_cf(&self.db.cf(CF_PROJECTIONS), rocksdb::IteratorMode::Start) {
+            let (k, v) = item.map_err(failed("scanning deployments"))?;
+            let name = String::from_utf8_lossy(&k).into_owned();
+            let record = serde_json::from_slice(&v)
+                .map_err(|source| DeploymentError::Corrupt { name, source })?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    fn write(
+        &self,
+        batch: rocksdb::WriteBatch,
+        stage: &'static str,
+    ) -> Result<(), DeploymentError> {
+        self.db
+            .raw()
+            .write_opt(batch, &Db::sync_write_options())
+            .map_err(failed(stage))
+    }
+}
+
+impl DeploymentStore for RocksDeployments {
+    fn load_all(&self) -> BoxFuture<'_, Result<Vec<DeploymentRecord>, DeploymentError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || this.load_all_blocking()))
+    }
+
+    fn plugin(&self, hash: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, DeploymentError>> {
+        let this = self.clone();
+        let hash = hash.to_string();
+        Box::pin(blocking(move || {
+            this.db
+                .raw()
+                .get_cf(&this.db.cf(CF_PLUGINS), hash.as_bytes())
+                .map_err(failed("reading a plugin"))
+        }))
+    }
+
+    fn save(
+        &self,
+        record: DeploymentRecord,
+        plugin: Option<(String, Vec<u8>)>,
+        unused_hashes: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), DeploymentError>> {
+        let this = self.clone();
+        Box::pin(blocking(move || {
+            let plugins = this.db.cf(CF_PLUGINS);
+            let mut batch = rocksdb::WriteBatch::default();
+            if let Some((hash, wasm)) = &plugin {
+                batch.put_cf(&plugins, hash.as_bytes(), wasm);
+            }
+            for hash in &unused_hashes {
+                batch.delete_cf(&plugins, hash.as_bytes());
+            }
+            let json = serde_json::to_vec(&record).expect("a deployment record serialises");
+            batch.put_cf(&this.db.cf(CF_PROJECTIONS), record.name.as_bytes(), json);
+            this.write(batch, "saving a deployment")
+        }))
+    }
+
+    fn remove(
+        &self,
+        name: &str,
+        unused_hashes: Vec<String>,
+    ) -> BoxFuture<'_, Result<(), DeploymentError>> {
+        let this = self.clone();
+        let name = name.to_string();
+        Box::pin(blocking(move || {
+            let plugins = this.db.cf(CF_PLUGINS);
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.delete_cf(&this.db.cf(CF_PROJECTIONS), name.as_bytes());
+            for hash in &unused_hashes {
+                batch.delete_cf(&plugins, hash.as_bytes());
+            }
+            this.write(batch, "removing a deployment")
+        }))
+    }
+}

@@ -1,0 +1,78 @@
+//! The embedded backend: one RocksDB under a data directory holds the
+//! event log ([`RocksLog`], group commit), the snapshots and their history
+//! ([`RocksSnapshots`]) and the deployments ([`RocksDeployments`]).
+
+mod db;
+mod deployments;
+mod log;
+mod reads;
+mod snapshots;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// The RocksDB crate itself, for tools that measure against raw RocksDB.
+pub use ::rocksdb as engine;
+pub use db::{Db, DbError, DbOptions, WalRecovery, CF_EVENTS, COLUMN_FAMILIES};
+pub use deployments::RocksDeployments;
+pub use log::{LogOptions, RocksLog};
+pub use reads::Scan;
+pub use snapshots::RocksSnapshots;
+
+use super::memory::MemorySnapshots;
+use crate::log::{checked, Limits, LogError};
+use crate::storage::Storage;
+
+/// Why the embedded backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The database did not open.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The log in it did not open.
+    #[error("opening the event log in {path}: {source}")]
+    Log {
+        /// The data directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: LogError,
+    },
+}
+
+/// An opened embedded backend.
+pub struct RocksBackend {
+    /// The stores, for the runtime.
+    pub storage: Storage,
+    /// The concrete log (its head, for the startup line; its scan, for tools).
+    pub log: Arc<RocksLog>,
+}
+
+impl RocksBackend {
+    /// Open (or create) the database in `dir` (blocking: call it off the
+    /// async workers) and wrap its stores for the runtime, with `limits`
+    /// checked on every append.
+    pub fn open(
+        dir: &Path,
+        db_options: &DbOptions,
+        log_options: LogOptions,
+        limits: Limits,
+    ) -> Result<RocksBackend, OpenError> {
+        let db = Db::open(dir, db_options)?;
+        let log =
+            Arc::new(
+                RocksLog::open(db.clone(), log_options).map_err(|source| OpenError::Log {
+                    path: dir.to_path_buf(),
+                    source,
+                })?,
+            );
+        let storage = Storage {
+            log: checked(log.clone(), limits),
+            snapshots: Arc::new(RocksSnapshots::new(db.clone())),
+            memory_snapshots: Arc::new(MemorySnapshots::default()),
+            deployments: Arc::new(RocksDeployments::new(db)),
+        };
+        Ok(RocksBackend { storage, log })
+    }
+}

@@ -1,0 +1,75 @@
+//! What the runtime is given to store things in, and the one error type that
+//! crosses the storage traits.
+//!
+//! Backends ([`crate::backend`]) turn their own failures into a
+//! [`StorageError`] that keeps the original error as its source, so a
+//! message printed with its chain still says what the engine reported, while
+//! no layer above the backends depends on an engine's types.
+
+use std::error::Error;
+use std::sync::Arc;
+
+use crate::deployment::DeploymentStore;
+use crate::log::EventLog;
+use crate::snapshot::SnapshotStore;
+
+/// What kind of storage failure happened, so callers can answer it well
+/// (a full disk is a 507, a damaged store needs an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// The disk (or the backend's quota) is full.
+    NoSpace,
+    /// Stored data is damaged or was written by something else.
+    Corruption,
+    /// Any other failure (I/O, the engine refused, ...).
+    Other,
+}
+
+/// A backend failure, neutral of the engine, with the engine's error as its
+/// source.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("storage failed while {stage}: {source}")]
+pub struct StorageError {
+    /// What the store was doing (`reading events`, `saving a snapshot`, ...).
+    pub stage: &'static str,
+    /// The kind of failure.
+    pub kind: StorageErrorKind,
+    /// The engine's own error.
+    #[source]
+    pub source: Arc<dyn Error + Send + Sync + 'static>,
+}
+
+impl StorageError {
+    /// Wrap an engine error.
+    pub fn new(
+        stage: &'static str,
+        kind: StorageErrorKind,
+        source: impl Error + Send + Sync + 'static,
+    ) -> StorageError {
+        StorageError {
+            stage,
+            kind,
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// The stores one server runs on: chosen by the wiring in `hume serve`,
+/// used by the runtime through their traits only.
+#[derive(Clone)]
+pub struct Storage {
+    /// The event log (validated: see [`crate::log::checked`]).
+    pub log: Arc<dyn EventLog>,
+    /// Durable snapshots (`--snapshot-store durable`, the default).
+    pub snapshots: Arc<dyn SnapshotStore>,
+    /// Snapshots in process memory (`--snapshot-store memory`).
+    pub memory_snapshots: Arc<dyn SnapshotStore>,
+    /// Deployment records and plugin bytes.
+    pub deployments: Arc<dyn DeploymentStore>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").finish_non_exhaustive()
+    }
+}
