@@ -12,7 +12,7 @@
 //! The Python/JS/C plugins are built with `hume build` (needs
 //! `scripts/setup-kits.sh`), cached under the target directory.
 
-#[path = "../tests/kits_common/mod.rs"]
+#[path = "../tests/kits/common/mod.rs"]
 mod kits_common;
 
 use std::time::{Duration, Instant};

@@ -332,6 +332,19 @@ async fn snapshot(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
+    if let Some(at) = q.at()? {
+        // Time travel also says how the state was reached.
+        let view = manager(&app)?.state_at(&name, at, q.wait()).await?;
+        let state = state_value(&view.state, view.json)?;
+        return Ok(Json(serde_json::json!({
+            "offset": view.offset,
+            "at": view.at,
+            "state": state,
+            "from_snapshot": view.from_snapshot,
+            "replayed": view.replayed,
+        }))
+        .into_response());
+    }
     let view = read_view(&app, &name, &q).await?;
     let state = state_json(&view)?;
     Ok(Json(serde_json::json!({ "offset": view.offset, "state": state })).into_response())

@@ -1,9 +1,10 @@
 //! When a live projection persists a snapshot.
 //!
 //! The rule, as `hume deploy --help` and the README state it:
-//! - **At the head** (caught up), `snapshot_every` applies exactly as
-//!   written: a snapshot after every `snapshot_every` applied events.
-//! - **While catching up**, count-triggered snapshots are coalesced so that
+//! - **At the head** (caught up, or within one batch of it),
+//!   `snapshot_every` applies exactly as written: a snapshot after every
+//!   `snapshot_every` applied events.
+//! - **While catching up** (more than one batch behind), count-triggered snapshots are coalesced so that
 //!   snapshotting takes at most [`CATCH_UP_SHARE`] percent of the time: once
 //!   `snapshot_every` events are due, the next snapshot waits until the
 //!   time since the last one is at least `(1 - share) / share` times what

@@ -90,9 +90,10 @@ impl Actor {
                 self.caught_up_reported = false;
                 let now = Instant::now();
                 self.cadence.changed(applied.applied as u64, now);
-                let catching_up = !self.cursor.reached(self.cfg.feed.end());
                 if !self.recovery.is_faulted()
-                    && self.cadence.due(self.cursor.offset(), catching_up, now)
+                    && self
+                        .cadence
+                        .due(self.cursor.offset(), self.rebuilding(), now)
                 {
                     self.persist_or_fault().await;
                 }
@@ -100,6 +101,13 @@ impl Actor {
             Err(err) => self.fold_failed(err, &batch.events).await,
         }
         self.recovery.progressed(self.cursor.scanned());
+    }
+
+    /// More than one batch behind the head: a rebuild, where snapshots due
+    /// by count are coalesced (see [`crate::projection::cadence`]).
+    fn rebuilding(&self) -> bool {
+        self.cfg.feed.end().saturating_sub(self.cursor.scanned())
+            > u64::from(self.cfg.version.options.batch_size)
     }
 
     /// A batch failed. The events before the failing one were applied, but

@@ -7,14 +7,12 @@
 //! Two paths: the plugin runtime as a library (raw snapshot bytes), and
 //! `hume replay` as a process (what a user runs).
 
-mod kits_common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::*;
 use hume::log::RecordedEvent;
 use hume::plugin::{BatchError, EventError, Instance, Limits, Plugin, Runtime, RuntimeConfig};
-use kits_common::*;
 use serde_json::{json, Value};
 
 fn runtime() -> Runtime {

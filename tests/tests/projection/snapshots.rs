@@ -2,11 +2,9 @@
 //! (`snapshot_every`) and by time (`snapshot_after`), the final snapshot of
 //! a clean shutdown, the memory store, consistent vs dirty reads, stop/start.
 
-mod projection_common;
-
+use crate::common::{cli_err, cli_ok, Api};
 use hume_tests::server::TestServer;
 use hume_tests::{COUNTER_WASM, KV_WASM};
-use projection_common::{cli_err, cli_ok, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,9 @@
 //! `kv` and `bank` deployed on them, and the consistent snapshot (or the
 //! fault) compared with `tests/conformance/expected.json`.
 
-mod kits_common;
-mod projection_common;
-
+use crate::common::*;
+use crate::projection_common::Api;
 use hume_tests::server::TestServer;
-use kits_common::*;
-use projection_common::Api;
 use serde_json::{json, Value};
 
 /// Append a conformance file to the log under streams `<prefix>-<stream>`,

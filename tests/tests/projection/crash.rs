@@ -4,14 +4,12 @@
 //! projection's state equals the offline `hume replay` of the same plugin
 //! over the whole log.
 
-mod projection_common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::common::{offline_replay, Api};
 use hume_tests::server::TestServer;
 use hume_tests::{COUNTER_WASM, KV_WASM};
-use projection_common::{offline_replay, Api};
 use serde_json::{json, Value};
 
 /// One projection under test: name, plugin, streams, options, and how to

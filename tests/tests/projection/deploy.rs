@@ -3,11 +3,9 @@
 //! every bad deploy input, each with a clear error and nothing half-deployed
 //! (not even after a restart).
 
-mod projection_common;
-
+use crate::common::{cli_err, cli_ok, Api};
 use hume_tests::server::TestServer;
 use hume_tests::{COUNTER_WASM, KV_WASM, WRONG_WORLD_WASM};
-use projection_common::{cli_err, cli_ok, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

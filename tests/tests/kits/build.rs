@@ -2,12 +2,10 @@
 //! toolchain, a compile error. Each says what is wrong and what to do, and
 //! writes no component.
 
-mod kits_common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use kits_common::*;
+use crate::common::*;
 
 /// `hume build DIR -o OUT` with extra environment.
 fn build_with(dir: &Path, out: &Path, env: &[(&str, &str)]) -> Output {

@@ -51,8 +51,13 @@ pub struct Api {
 
 impl Api {
     pub fn new(server: &TestServer) -> Api {
+        Api::from_url(server.url())
+    }
+
+    /// A client for the server at `url` (e.g. in a spawned task).
+    pub fn from_url(url: &str) -> Api {
         Api {
-            url: server.url().to_string(),
+            url: url.to_string(),
             http: reqwest::Client::new(),
         }
     }

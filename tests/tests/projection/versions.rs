@@ -1,11 +1,9 @@
 //! New versions of a deployed projection (blue/green) and telemetry, against
 //! a real `hume serve`.
 
-mod projection_common;
-
+use crate::common::{cli_ok, variant, Api};
 use hume_tests::server::TestServer;
 use hume_tests::{COUNTER_WASM, KV_WASM};
-use projection_common::{cli_ok, variant, Api};
 use serde_json::{json, Value};
 
 /// A different plugin under an existing name is built from 0 beside the

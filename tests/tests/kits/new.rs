@@ -3,12 +3,10 @@
 //! `hume replay` folds events through the component. Bad names and occupied
 //! directories are refused with nothing written.
 
-mod kits_common;
-
 use std::path::Path;
 use std::process::Command;
 
-use kits_common::*;
+use crate::common::*;
 
 fn run(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)

@@ -3,11 +3,9 @@
 //! memory bomb) beside a healthy projection that keeps up and stays
 //! readable.
 
-mod projection_common;
-
+use crate::common::{cli_err, cli_ok, Api};
 use hume_tests::server::TestServer;
 use hume_tests::{BANK_WASM, HOSTILE_WASM, KV_WASM};
-use projection_common::{cli_err, cli_ok, Api};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,6 +122,79 @@ async fn a_rejected_event_always_faults() {
             .contains("never opened"),
         "the plugin's reason is shown: {s}"
     );
+}
+
+/// A handler that changes its state and then rejects leaves no trace: the
+/// faulted state is the state after the event before, in the same batch or
+/// not, and after `skip` the state equals `hume replay` without that event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_event_leaves_no_trace_of_what_the_plugin_did() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.deploy(
+        "h",
+        HOSTILE_WASM,
+        &["h"],
+        json!({"snapshot_every": 2, "snapshot_after_ms": 0}),
+    )
+    .await;
+    api.append(
+        "h",
+        &[
+            ("tick", json!({})),
+            ("tick", json!({})),
+            ("tick", json!({})),
+        ],
+    )
+    .await;
+    api.wait_status("h", "applied 3", |s| s["offset"] == 3)
+        .await;
+    // One batch: a healthy event, then one that mutates and rejects.
+    api.append(
+        "h",
+        &[
+            ("tock", json!({})),
+            ("taint", json!({})),
+            ("tick", json!({})),
+        ],
+    )
+    .await;
+    let s = api
+        .wait_status("h", "faulted", |s| s["state"] == "faulted")
+        .await;
+    assert_eq!(s["fault"]["position"], 5, "{s}");
+    assert_eq!(s["fault"]["kind"], "taint");
+    let dirty = api.get_ok("/projections/h/state?dirty=true").await;
+    assert_eq!(
+        dirty,
+        json!({"tick": 3, "tock": 1}),
+        "the state after position 4, without the rejected event's change"
+    );
+    api.post_ok("/projections/h/skip", json!({})).await;
+    let after = api
+        .wait_status("h", "running past the skip", |s| {
+            s["state"] == "running" && s["offset"] == 6
+        })
+        .await;
+    assert_eq!(after["skipped_positions"], json!([5]), "{after}");
+    let state = api.state("h").await;
+    assert_eq!(state, json!({"tick": 4, "tock": 1}));
+    // The same as replaying the log without the skipped event.
+    let all = cli_ok(&server, &["read", "h"]);
+    let kept: String = all
+        .lines()
+        .filter(|l| !l.contains("\"taint\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let file = dir.path().join("without-taint.ndjson");
+    std::fs::write(&file, kept).unwrap();
+    let replayed: Value = serde_json::from_str(&cli_ok(
+        &server,
+        &["replay", HOSTILE_WASM, "--events", file.to_str().unwrap()],
+    ))
+    .unwrap();
+    assert_eq!(replayed["state"], state);
 }
 
 /// A hostile plugin beside a healthy one: the healthy one keeps up and

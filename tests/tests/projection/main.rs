@@ -1,0 +1,10 @@
+//! Live projections in a real `hume serve`: deploy, faults, snapshots,
+//! versions (blue/green), crash safety and history (time travel).
+
+mod common;
+mod crash;
+mod deploy;
+mod faults;
+mod history;
+mod snapshots;
+mod versions;
