@@ -2,7 +2,10 @@
 //! in one run:
 //!
 //! - (a) rebuild: `kv` deployed over a log of 1,000,000 events, events/s
-//!   until caught up, against the offline `hume replay` of the same events;
+//!   until caught up, against the offline `hume replay` of the same events,
+//!   with default options, with snapshot history off, and with snapshots
+//!   every 100,000; then time travel on the default deployment: `state
+//!   ?at=N` for 100 random N, p50/p99 latency;
 //! - (b) append-to-visible latency: an acknowledged append followed by a
 //!   consistent `state` read, p50/p99 over 10,000 rounds on loopback;
 //! - (c) fan-out: 10,000 `counter` projections (one stream each), 100,000
@@ -173,10 +176,15 @@ async fn rebuild(dir: &std::path::Path) {
     let kv = b64(hume_tests::KV_WASM);
     for (label, options) in [
         ("default options (snapshot every 100)", json!({})),
+        (
+            "default options, snapshot history off",
+            json!({"snapshot_history": "off"}),
+        ),
         ("snapshot every 100,000", json!({"snapshot_every": 100_000})),
     ] {
         let name = format!("kv{}", label.len());
         let t = Instant::now();
+        let default_options = options == json!({});
         b.deploy(&name, &kv, &["kv-*"], options).await;
         loop {
             let s = b.get(&format!("/projections/{name}")).await;
@@ -195,12 +203,48 @@ async fn rebuild(dir: &std::path::Path) {
         );
         let live = b.get(&format!("/projections/{name}/snapshot")).await;
         assert_eq!(live["state"], offline_snap["state"], "live == offline");
+        if default_options {
+            travel_latency(&b, &name, head).await;
+        }
         b.http
             .delete(format!("{}/projections/{name}", b.url))
             .send()
             .await
             .unwrap();
     }
+}
+
+/// (a') `state?at=N` for 100 random N: latency, and how far each replayed.
+async fn travel_latency(b: &Bench, name: &str, head: u64) {
+    let listing = b.get(&format!("/projections/{name}/snapshots")).await;
+    let kept = listing["snapshots"].as_array().map_or(0, |s| s.len());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut took = Vec::new();
+    let mut replayed = Vec::new();
+    for _ in 0..100 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = 1 + x % head;
+        let t = Instant::now();
+        let v = b
+            .get(&format!("/projections/{name}/snapshot?at={at}"))
+            .await;
+        took.push(t.elapsed());
+        replayed.push(v["replayed"].as_u64().unwrap_or(0));
+    }
+    took.sort();
+    replayed.sort();
+    let pct = |p: usize| took[(took.len() * p / 100).min(took.len() - 1)];
+    eprintln!(
+        "(a') time travel on {name} ({kept} snapshots kept, history {}): state?at=N for 100 random N: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; events replayed p50 {}, max {}",
+        listing["retention"],
+        pct(50).as_secs_f64() * 1000.0,
+        pct(99).as_secs_f64() * 1000.0,
+        took.last().unwrap().as_secs_f64() * 1000.0,
+        replayed[replayed.len() / 2],
+        replayed.last().unwrap()
+    );
 }
 
 /// (b) append → consistent read latency.

@@ -3,7 +3,7 @@
 //!
 //! - `POST /projections` `{"name", "plugin": "<base64 wasm>", "streams":
 //!   [...], "options"?: {"snapshot_every", "snapshot_after_ms",
-//!   "catch_up_after_ms", "strict", "snapshot_store": "rocksdb"|"memory",
+//!   "catch_up_after_ms", "strict", "snapshot_store": "durable"|"memory",
 //!   "start_from": "beginning"|"end", "call_timeout_ms", "max_memory_bytes",
 //!   "max_snapshot_bytes", "batch_size"}, "keep_state"?: bool}` → `201`
 //!   `{"name", "plugin_hash", "plugin_name", "plugin_version", "status":

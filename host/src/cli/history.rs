@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use hume::snapshot::{now_ms, SnapshotMeta};
 
 use super::client::Client;
-use super::projections::{age, print_json};
+use super::projections::print_json;
+use super::status::age;
 use super::Context;
 
 /// Commands of this group.

@@ -15,6 +15,7 @@ mod kits;
 mod offline;
 mod projections;
 mod serve;
+mod status;
 
 /// Default address of `hume serve`.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7171";

@@ -9,9 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use base64::Engine as _;
 use clap::{Args, Subcommand};
-use hume::projection::{
-    DeployOutcome, ProjectionOptions, ProjectionStatus, SnapshotStoreKind, StartFrom,
-};
+use hume::projection::{DeployOutcome, ProjectionOptions, SnapshotStoreKind, StartFrom};
 use hume::snapshot::Retention;
 use reqwest::Method;
 
@@ -318,7 +316,7 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
                 .await?;
             print_json(&answer)
         }
-        Command::Status(a) => status(&client, a).await,
+        Command::Status(a) => super::status::status(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
         Command::Reset(a) => lifecycle(&client, &a.name, "reset").await,
@@ -397,110 +395,4 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let list: Vec<ProjectionStatus> = match &args.name {
-        Some(name) => vec![client.get_json(&["projections", name], &[]).await?],
-        None => {
-            #[derive(serde::Deserialize)]
-            struct All {
-                projections: Vec<ProjectionStatus>,
-            }
-            let all: All = client.get_json(&["projections"], &[]).await?;
-            all.projections
-        }
-    };
-    if args.json {
-        let value = match &args.name {
-            Some(_) => serde_json::to_value(&list[0])?,
-            None => serde_json::to_value(&list)?,
-        };
-        return print_json(&value);
-    }
-    println!("{}", table(&list));
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn age(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms}ms"),
-        1000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{}m", ms / 60_000),
-        _ => format!("{}h", ms / 3_600_000),
-    }
-}
-
-fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
-    let snapshot = s
-        .last_snapshot
-        .map(|l| format!("{} ({} ago)", l.offset, age(l.age_ms)))
-        .unwrap_or_else(|| "-".into());
-    let error = match (&s.fault, &s.last_error) {
-        (Some(f), _) => format!("at {} `{}`: {}", f.position, f.kind, f.error),
-        (None, Some(e)) => e.clone(),
-        (None, None) => String::new(),
-    };
-    // One line, bounded: `--json` has the whole message.
-    let mut error = error.lines().next().unwrap_or_default().to_string();
-    if error.chars().count() > 160 {
-        error = error.chars().take(157).collect::<String>() + "...";
-    }
-    vec![
-        label.to_string(),
-        s.state.to_string(),
-        s.offset.to_string(),
-        s.head.to_string(),
-        s.lag.to_string(),
-        format!("{:.1}", s.events_per_sec),
-        snapshot,
-        format!(
-            "{} {} {}",
-            &s.plugin_hash[..s.plugin_hash.len().min(12)],
-            s.plugin_name,
-            s.plugin_version
-        ),
-        format!("{}+{}", s.skipped_unknown, s.skipped_positions.len()),
-        error,
-    ]
-}
-
-/// The status table; a pending version shows as an indented row under its
-/// projection.
-fn table(list: &[ProjectionStatus]) -> String {
-    let header: Vec<String> = [
-        "NAME", "STATE", "OFFSET", "HEAD", "LAG", "EV/S", "SNAPSHOT", "PLUGIN", "SKIPPED", "ERROR",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut rows = vec![header];
-    for s in list {
-        rows.push(row(s, &s.name));
-        if let Some(p) = &s.pending {
-            rows.push(row(p, &format!("  └ {} (next)", s.name)));
-        }
-    }
-    let cols = rows[0].len();
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    if list.is_empty() {
-        out.push_str("(no projections deployed: `hume deploy NAME PLUGIN.wasm --stream S`)\n");
-    }
-    out.trim_end().to_string()
 }

@@ -18,10 +18,8 @@ pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotStoreKind {
-    /// The server's durable store (default). Records written before it had
-    /// this name say `rocksdb`, the engine of the embedded store.
+    /// The server's durable store (default).
     #[default]
-    #[serde(alias = "rocksdb")]
     Durable,
     /// Process memory only, lost on restart (the seed's `use_ets`).
     Memory,
@@ -31,7 +29,7 @@ impl std::str::FromStr for SnapshotStoreKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
-            "durable" | "rocksdb" => Ok(SnapshotStoreKind::Durable),
+            "durable" => Ok(SnapshotStoreKind::Durable),
             "memory" => Ok(SnapshotStoreKind::Memory),
             other => Err(format!(
                 "unknown snapshot store `{other}`: use `durable` (the default) or `memory`"

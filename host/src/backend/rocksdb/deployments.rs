@@ -37,6 +37,23 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
+/// Records written by Hume 0.1 named the durable snapshot store after this
+/// engine (`"snapshot_store": "rocksdb"`); it is `durable` now.
+fn upgrade(mut record: serde_json::Value) -> serde_json::Value {
+    for version in ["active", "pending"] {
+        if let Some(store) = record
+            .get_mut(version)
+            .and_then(|v| v.get_mut("options"))
+            .and_then(|o| o.get_mut("snapshot_store"))
+        {
+            if store == "rocksdb" {
+                *store = "durable".into();
+            }
+        }
+    }
+    record
+}
+
 impl RocksDeployments {
     /// Records stored in `db`.
     pub fn new(db: Db) -> RocksDeployments {
@@ -50,6 +67,8 @@ impl RocksDeployments {
             let (k, v) = item.map_err(failed("scanning deployments"))?;
             let name = String::from_utf8_lossy(&k).into_owned();
             let record = serde_json::from_slice(&v)
+                .map(upgrade)
+                .and_then(serde_json::from_value)
                 .map_err(|source| DeploymentError::Corrupt { name, source })?;
             out.push(record);
         }
@@ -123,5 +142,21 @@ impl DeploymentStore for RocksDeployments {
             }
             this.write(batch, "removing a deployment")
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upgrade;
+    use serde_json::json;
+
+    #[test]
+    fn records_of_hume_0_1_name_the_durable_store() {
+        let old = json!({"active": {"options": {"snapshot_store": "rocksdb"}},
+                         "pending": {"options": {"snapshot_store": "memory"}}});
+        let new = upgrade(old);
+        assert_eq!(new["active"]["options"]["snapshot_store"], "durable");
+        assert_eq!(new["pending"]["options"]["snapshot_store"], "memory");
+        assert_eq!(upgrade(json!({"active": {}})), json!({"active": {}}));
     }
 }
