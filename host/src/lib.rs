@@ -10,8 +10,8 @@
 //! - [`snapshot`]: the snapshot store trait, with history and retention.
 //! - [`deployment`]: deployment records and the store for them and for
 //!   plugin bytes.
-//! - [`storage`]: the backend-neutral error and the bundle of stores the
-//!   runtime is given.
+//! - [`storage`]: the backend-neutral error crossing the storage traits.
+//! - [`stores`]: the bundle of stores the runtime is given.
 //! - [`backend`]: the implementations (RocksDB, memory). Only the wiring
 //!   in `hume serve` picks one.
 //! - [`plugin`]: wasmtime engine, component cache, sandbox and limits.
@@ -30,3 +30,4 @@ pub mod plugin;
 pub mod projection;
 pub mod snapshot;
 pub mod storage;
+pub mod stores;

@@ -1,5 +1,4 @@
-//! What the runtime is given to store things in, and the one error type that
-//! crosses the storage traits.
+//! The one error type that crosses the storage traits.
 //!
 //! Backends ([`crate::backend`]) turn their own failures into a
 //! [`StorageError`] that keeps the original error as its source, so a
@@ -8,10 +7,6 @@
 
 use std::error::Error;
 use std::sync::Arc;
-
-use crate::deployment::DeploymentStore;
-use crate::log::EventLog;
-use crate::snapshot::SnapshotStore;
 
 /// What kind of storage failure happened, so callers can answer it well
 /// (a full disk is a 507, a damaged store needs an operator).
@@ -51,25 +46,5 @@ impl StorageError {
             kind,
             source: Arc::new(source),
         }
-    }
-}
-
-/// The stores one server runs on: chosen by the wiring in `hume serve`,
-/// used by the runtime through their traits only.
-#[derive(Clone)]
-pub struct Storage {
-    /// The event log (validated: see [`crate::log::checked`]).
-    pub log: Arc<dyn EventLog>,
-    /// Durable snapshots (`--snapshot-store durable`, the default).
-    pub snapshots: Arc<dyn SnapshotStore>,
-    /// Snapshots in process memory (`--snapshot-store memory`).
-    pub memory_snapshots: Arc<dyn SnapshotStore>,
-    /// Deployment records and plugin bytes.
-    pub deployments: Arc<dyn DeploymentStore>,
-}
-
-impl std::fmt::Debug for Storage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").finish_non_exhaustive()
     }
 }

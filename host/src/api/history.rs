@@ -12,28 +12,23 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
+use axum::Router;
 use serde::Deserialize;
 
 use super::events::event_json;
-use super::projections::manager;
-use super::{ApiError, AppState};
+use super::{manager, position, state_value, ApiError, AppState};
 use crate::projection::{Wait, DEFAULT_READ_TIMEOUT};
 
-/// Parse a log position given as `field`: a non-negative integer.
-pub(super) fn position(field: &str, text: &str) -> Result<u64, ApiError> {
-    text.trim().parse::<u64>().map_err(|_| {
-        ApiError::bad_field(
-            field,
-            format!(
-                "`{field}` must be a log position (a non-negative integer, e.g. {field}=1200), \
-                 not `{text}`"
-            ),
-        )
-    })
+/// The history routes, to merge into the main router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/projections/{name}/snapshots", get(snapshots))
+        .route("/projections/{name}/diff", get(diff))
 }
 
-pub(super) async fn snapshots(
+async fn snapshots(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -67,7 +62,7 @@ pub struct DiffQuery {
     pub timeout_ms: Option<u64>,
 }
 
-pub(super) async fn diff(
+async fn diff(
     State(app): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
@@ -104,7 +99,7 @@ pub(super) async fn diff(
         Ok(serde_json::json!({
             "at": v.at,
             "offset": v.offset,
-            "state": super::projections::state_value(&v.state, v.json)?,
+            "state": state_value(&v.state, v.json)?,
         }))
     };
     let mut body = serde_json::json!({

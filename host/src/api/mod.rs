@@ -17,7 +17,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
+use base64::Engine as _;
+
 use crate::log::{EventLog, LogError};
+use crate::projection::Manager;
 
 pub mod events;
 pub mod history;
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(events::routes())
         .merge(projections::routes())
+        .merge(history::routes())
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -255,4 +259,42 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// A `200 OK` response with an already-encoded JSON body.
 pub(crate) fn json_bytes(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Parse a log position given as `field`: a non-negative integer.
+pub(crate) fn position(field: &str, text: &str) -> Result<u64, ApiError> {
+    text.trim().parse::<u64>().map_err(|_| {
+        ApiError::bad_field(
+            field,
+            format!(
+                "`{field}` must be a log position (a non-negative integer, e.g. {field}=1200), \
+                 not `{text}`"
+            ),
+        )
+    })
+}
+
+pub(crate) fn manager(state: &AppState) -> Result<&Manager, ApiError> {
+    state.projections.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this server runs no projection runtime",
+        )
+    })
+}
+
+/// State bytes as JSON: parsed when `json`, else a base64 string.
+pub(crate) fn state_value(state: &[u8], json: bool) -> Result<serde_json::Value, ApiError> {
+    if json {
+        serde_json::from_slice(state).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the plugin declares JSON state but its snapshot is not valid JSON: {e}"),
+            )
+        })
+    } else {
+        Ok(serde_json::Value::String(
+            base64::engine::general_purpose::STANDARD.encode(state),
+        ))
+    }
 }

@@ -40,10 +40,10 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{ApiError, AppState, JsonBody};
+use super::{manager, position, state_value, ApiError, AppState, JsonBody};
 use crate::plugin::PluginError;
 use crate::projection::{
-    telemetry, DeployRequest, Manager, ProjectionError, ProjectionOptions, StateView, Wait,
+    telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
     DEFAULT_READ_TIMEOUT,
 };
 
@@ -65,11 +65,6 @@ pub fn routes() -> Router<AppState> {
         .route("/projections/{name}/query", post(query))
         .route("/projections/{name}/catch-up", post(catch_up))
         .route("/projections/{name}/take-snapshot", post(take_snapshot))
-        .route(
-            "/projections/{name}/snapshots",
-            get(super::history::snapshots),
-        )
-        .route("/projections/{name}/diff", get(super::history::diff))
         .route("/projections/{name}/{command}", post(command))
         .route("/metrics", get(metrics))
 }
@@ -123,15 +118,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
-}
-
-pub(super) fn manager(state: &AppState) -> Result<&Manager, ApiError> {
-    state.projections.as_deref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this server runs no projection runtime",
-        )
-    })
 }
 
 /// Body of `POST /projections`.
@@ -242,7 +228,7 @@ impl ReadQuery {
     fn at(&self) -> Result<Option<u64>, ApiError> {
         self.at
             .as_deref()
-            .map(|text| super::history::position("at", text))
+            .map(|text| position("at", text))
             .transpose()
     }
 }
@@ -265,22 +251,6 @@ pub(super) fn parse_query(
 /// The state as JSON: parsed when the plugin says JSON, else a base64 string.
 fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
     state_value(&view.state, view.json)
-}
-
-/// State bytes as JSON: parsed when `json`, else a base64 string.
-pub(super) fn state_value(state: &[u8], json: bool) -> Result<serde_json::Value, ApiError> {
-    if json {
-        serde_json::from_slice(state).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the plugin declares JSON state but its snapshot is not valid JSON: {e}"),
-            )
-        })
-    } else {
-        Ok(serde_json::Value::String(
-            base64::engine::general_purpose::STANDARD.encode(state),
-        ))
-    }
 }
 
 /// A read at `at` (time travel) or of the live state.

@@ -8,8 +8,7 @@ use clap::{Args, Subcommand};
 use hume::snapshot::{now_ms, SnapshotMeta};
 
 use super::client::Client;
-use super::projections::print_json;
-use super::status::age;
+use super::output::{age, print_json};
 use super::Context;
 
 /// Commands of this group.

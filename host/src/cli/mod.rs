@@ -13,6 +13,7 @@ mod events;
 mod history;
 mod kits;
 mod offline;
+mod output;
 mod projections;
 mod serve;
 mod status;

@@ -14,6 +14,7 @@ use hume::snapshot::Retention;
 use reqwest::Method;
 
 use super::client::Client;
+use super::output::print_json;
 use super::Context;
 
 /// Commands of this group.
@@ -38,7 +39,7 @@ pub enum Command {
     /// Persist a snapshot now; prints its offset.
     TakeSnapshot(NameArg),
     /// Show projections: state, offset, head, lag, events/s, snapshot, plugin, faults.
-    Status(StatusArgs),
+    Status(super::status::StatusArgs),
     /// Stop applying events (stays stopped across restarts).
     Stop(NameArg),
     /// Start a stopped projection.
@@ -217,16 +218,6 @@ pub struct CatchUpArgs {
     pub timeout: u64,
 }
 
-/// Arguments of `hume status`.
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// One projection (default: all).
-    pub name: Option<String>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Run one command of this group.
 pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
     let client = Client::new(ctx)?;
@@ -323,11 +314,6 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Resume(a) => lifecycle(&client, &a.name, "resume").await,
         Command::Skip(a) => lifecycle(&client, &a.name, "skip").await,
     }
-}
-
-pub(super) fn print_json(value: &serde_json::Value) -> anyhow::Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn lifecycle(client: &Client, name: &str, what: &str) -> anyhow::Result<ExitCode> {

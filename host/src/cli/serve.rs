@@ -95,8 +95,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("opening the data directory")??;
-    let storage = backend.storage.clone();
-    let log = storage.log.clone();
+    let stores = backend.stores.clone();
+    let log = stores.log.clone();
 
     let mut state = AppState::new(log.clone());
     // Room for the JSON envelope around a maximal batch.
@@ -112,7 +112,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the plugin runtime")?;
     let manager = Arc::new(
-        hume::projection::Manager::start(storage, runtime)
+        hume::projection::Manager::start(stores, runtime)
             .await
             .context("starting the deployed projections")?,
     );

@@ -6,7 +6,17 @@ use std::process::ExitCode;
 use hume::projection::ProjectionStatus;
 
 use super::client::Client;
-use super::projections::{print_json, StatusArgs};
+use super::output::{age, print_json};
+
+/// Arguments of `hume status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// One projection (default: all).
+    pub name: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let list: Vec<ProjectionStatus> = match &args.name {
@@ -29,15 +39,6 @@ pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<
     }
     println!("{}", table(&list));
     Ok(ExitCode::SUCCESS)
-}
-
-pub(super) fn age(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms}ms"),
-        1000..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{}m", ms / 60_000),
-        _ => format!("{}h", ms / 3_600_000),
-    }
 }
 
 fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {

@@ -22,7 +22,7 @@ pub use snapshots::RocksSnapshots;
 
 use super::memory::MemorySnapshots;
 use crate::log::{checked, Limits, LogError};
-use crate::storage::Storage;
+use crate::stores::Stores;
 
 /// Why the embedded backend could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub enum OpenError {
 /// An opened embedded backend.
 pub struct RocksBackend {
     /// The stores, for the runtime.
-    pub storage: Storage,
+    pub stores: Stores,
     /// The concrete log (its head, for the startup line; its scan, for tools).
     pub log: Arc<RocksLog>,
 }
@@ -67,12 +67,12 @@ impl RocksBackend {
                     source,
                 })?,
             );
-        let storage = Storage {
+        let stores = Stores {
             log: checked(log.clone(), limits),
             snapshots: Arc::new(RocksSnapshots::new(db.clone())),
             memory_snapshots: Arc::new(MemorySnapshots::default()),
             deployments: Arc::new(RocksDeployments::new(db)),
         };
-        Ok(RocksBackend { storage, log })
+        Ok(RocksBackend { stores, log })
     }
 }

@@ -77,7 +77,7 @@ impl Manager {
         record.active = pending;
         let unused = self.unused_hashes(name, std::slice::from_ref(&old_hash), Some(&record));
         self.inner
-            .storage
+            .stores
             .deployments
             .save(record.clone(), None, unused)
             .await?;
@@ -206,7 +206,7 @@ impl Manager {
                 // seed this one.
                 self.delete_snapshots(&req.name, &hash).await;
                 self.inner
-                    .storage
+                    .stores
                     .deployments
                     .save(record.clone(), Some((hash.clone(), req.wasm)), Vec::new())
                     .await?;
@@ -244,7 +244,7 @@ impl Manager {
                 let unused: Vec<String> = unused.into_iter().filter(|h| *h != hash).collect();
                 self.delete_snapshots(&req.name, &hash).await;
                 self.inner
-                    .storage
+                    .stores
                     .deployments
                     .save(record.clone(), Some((hash.clone(), req.wasm)), unused)
                     .await?;
@@ -284,7 +284,7 @@ impl Manager {
             self.delete_snapshots(name, h).await;
         }
         let unused = self.unused_hashes(name, &hashes, None);
-        self.inner.storage.deployments.remove(name, unused).await?;
+        self.inner.stores.deployments.remove(name, unused).await?;
         info!(projection = %name, "projection undeployed");
         Ok(())
     }

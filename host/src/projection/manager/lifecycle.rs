@@ -24,7 +24,7 @@ impl Manager {
             .ok_or_else(|| not_found(name))?;
         record.stopped = stopped;
         self.inner
-            .storage
+            .stores
             .deployments
             .save(record.clone(), None, Vec::new())
             .await?;
@@ -83,7 +83,7 @@ impl Manager {
             record.skipped.push(position);
         }
         self.inner
-            .storage
+            .stores
             .deployments
             .save(record.clone(), None, Vec::new())
             .await?;

@@ -18,7 +18,7 @@ use crate::deployment::{DeploymentRecord, ProjectionOptions, SnapshotStoreKind, 
 use crate::log::{EventLog, Selector};
 use crate::plugin::{Plugin, Runtime};
 use crate::snapshot::{now_ms, SnapshotStore};
-use crate::storage::Storage;
+use crate::stores::Stores;
 
 use super::actor::{short, Actor, ActorConfig, Command, StateView};
 use super::error::ProjectionError;
@@ -84,7 +84,7 @@ struct Inner {
     feed: Arc<Feed>,
     /// Concurrent plugin instantiations + restores.
     builds: Arc<tokio::sync::Semaphore>,
-    storage: Storage,
+    stores: Stores,
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Serialises every change to deployment records (deploy, undeploy,
     /// swap, stop/start, skip), so each is read-modify-write safe.
@@ -119,8 +119,8 @@ impl Manager {
     /// projection from its last snapshot. Returns once the actors are
     /// spawned (they load their snapshots in the background; status shows
     /// `starting` meanwhile).
-    pub async fn start(storage: Storage, runtime: Runtime) -> Result<Manager, ProjectionError> {
-        let log = storage.log.clone();
+    pub async fn start(stores: Stores, runtime: Runtime) -> Result<Manager, ProjectionError> {
+        let log = stores.log.clone();
         let feed = Feed::start(log.clone(), DEFAULT_TAIL_EVENTS);
         let manager = Manager {
             inner: Arc::new(Inner {
@@ -128,14 +128,14 @@ impl Manager {
                 log,
                 feed,
                 builds: Arc::new(tokio::sync::Semaphore::new(64)),
-                storage,
+                stores,
                 entries: RwLock::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
                 plugins: Mutex::new(HashMap::new()),
                 shutting_down: Default::default(),
             }),
         };
-        let all = manager.inner.storage.deployments.load_all().await?;
+        let all = manager.inner.stores.deployments.load_all().await?;
         let count = all.len();
         // Each live instance holds a few memory mappings; warn before the
         // kernel's vm.max_map_count makes the starts fail.
@@ -212,7 +212,7 @@ impl Manager {
         }
         let wasm = self
             .inner
-            .storage
+            .stores
             .deployments
             .plugin(hash)
             .await?
@@ -226,8 +226,8 @@ impl Manager {
 
     fn store(&self, kind: SnapshotStoreKind) -> Arc<dyn SnapshotStore> {
         match kind {
-            SnapshotStoreKind::Durable => self.inner.storage.snapshots.clone(),
-            SnapshotStoreKind::Memory => self.inner.storage.memory_snapshots.clone(),
+            SnapshotStoreKind::Durable => self.inner.stores.snapshots.clone(),
+            SnapshotStoreKind::Memory => self.inner.stores.memory_snapshots.clone(),
         }
     }
 
