@@ -1,6 +1,6 @@
 //! Which snapshots of a projection's history to keep.
 //!
-//! The rule (`--snapshot-history RECENT:SPACING`, default `8:50000`):
+//! The rule (`--snapshot-history RECENT:SPACING`, default `8:100000`):
 //! - the `recent` newest snapshots are kept (dense history near the head);
 //! - of older ones, the newest snapshot in each window of `spacing` log
 //!   positions (`[k·spacing, (k+1)·spacing)`) is kept;
@@ -15,7 +15,7 @@
 //!   consecutive snapshots taken. The live runtime never lets that gap exceed
 //!   `spacing` (it snapshots at least once per `spacing` positions, even
 //!   while catching up), so time travel replays at most `2 · spacing`
-//!   positions (100,000 by default).
+//!   positions (200,000 by default).
 //!
 //! `off` keeps only the newest snapshot (no history).
 
@@ -38,7 +38,7 @@ impl Default for Retention {
     fn default() -> Self {
         Retention {
             recent: 8,
-            spacing: 50_000,
+            spacing: 100_000,
         }
     }
 }
@@ -110,8 +110,8 @@ impl fmt::Display for Retention {
 /// A `--snapshot-history` value that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not a snapshot history policy: use `off`, or RECENT:SPACING (e.g. `8:50000`: the \
-     8 newest snapshots, and one per 50,000 log positions before them), RECENT at least 1"
+    "`{0}` is not a snapshot history policy: use `off`, or RECENT:SPACING (e.g. `8:100000`: the \
+     8 newest snapshots, and one per 100,000 log positions before them), RECENT at least 1"
 )]
 pub struct RetentionParseError(pub String);
 
@@ -165,10 +165,10 @@ mod tests {
     fn parses_and_prints() {
         assert_eq!("off".parse::<Retention>().unwrap(), Retention::OFF);
         assert_eq!(
-            "8:50000".parse::<Retention>().unwrap(),
+            "8:100000".parse::<Retention>().unwrap(),
             Retention::default()
         );
-        assert_eq!(Retention::default().to_string(), "8:50000");
+        assert_eq!(Retention::default().to_string(), "8:100000");
         for bad in ["", "8", "0:10", "x:1", "8:-1", "on"] {
             assert!(bad.parse::<Retention>().is_err(), "{bad}");
         }

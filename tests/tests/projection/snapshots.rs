@@ -83,10 +83,22 @@ async fn snapshot_after_200ms_follows_a_change() {
             "snapshot {delay} ms after the change (about 200 expected)"
         );
     }
-    // Without changes, no further snapshot: the same one stays.
+    // Without changes, no further snapshot: the same one stays, well past
+    // the 200 ms in which a new one would have been taken.
     let before = api.status("kv").await["last_snapshot"].clone();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let again = api.status("kv").await["last_snapshot"].clone();
-    assert_eq!(before["taken_at"], again["taken_at"]);
+    assert_eq!(before["taken_at"], again["taken_at"], "{before} vs {again}");
+    // A change after that quiet time is snapshotted again (so the check
+    // above would have seen a new one had it been taken).
+    api.append("kv", &[("add", json!({"key": "k4", "value": 4}))])
+        .await;
+    let s = api
+        .wait_status("kv", "a snapshot of the new change", |s| {
+            s["last_snapshot"]["offset"] == 4
+        })
+        .await;
+    assert_ne!(s["last_snapshot"]["taken_at"], before["taken_at"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,13 +197,22 @@ async fn consistent_reads_include_every_acknowledged_append_and_dirty_reads_neve
     cli_ok(&server, &["start", "kv"]);
     assert_eq!(api.state("kv").await["late"], 1);
 
-    // A consistent read that cannot catch up in time: a clear timeout.
-    let (code, body) = api.get("/projections/kv/state?timeout_ms=0").await;
-    assert!(code == 200 || code == 504, "{code} {body}");
-    if code == 504 {
-        assert!(
-            body["error"].as_str().unwrap().contains("--timeout"),
-            "{body}"
-        );
-    }
+    // A consistent read that cannot catch up in time: a clear timeout. The
+    // hostile plugin spins for its whole 3 s call limit on `loop`, so a
+    // read asking for the event after it cannot be answered within 300 ms.
+    api.deploy(
+        "slow",
+        hume_tests::HOSTILE_WASM,
+        &["h"],
+        json!({"call_timeout_ms": 3000}),
+    )
+    .await;
+    api.append("h", &[("loop", json!({}))]).await;
+    api.append("h", &[("tick", json!({}))]).await;
+    let (code, body) = api.get("/projections/slow/state?timeout_ms=300").await;
+    assert_eq!(code, 504, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--timeout"),
+        "{body}"
+    );
 }

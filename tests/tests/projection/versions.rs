@@ -3,7 +3,7 @@
 
 use crate::common::{cli_ok, variant, Api};
 use hume_tests::server::TestServer;
-use hume_tests::{COUNTER_WASM, KV_WASM};
+use hume_tests::{COUNTER_WASM, HOSTILE_WASM, KV_WASM};
 use serde_json::{json, Value};
 
 /// A different plugin under an existing name is built from 0 beside the
@@ -149,4 +149,74 @@ async fn metrics_are_exposed_for_prometheus() {
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
+}
+
+/// Wait (at most `within`) until the server's log holds `needle`.
+async fn logged_within(server: &TestServer, needle: &str, within: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if server.stderr().contains(needle) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A projection that starts already at the head (deployed with `--start-from
+/// end`, restarted from a snapshot at the head, started after a stop) calls
+/// `on-caught-up` at once, not at the next event or `catch_up_after` (30 s);
+/// a `--keep-state` version on an idle stream swaps in within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_at_the_head_reports_caught_up_at_once() {
+    let dir = hume_tests::temp_dir();
+    let mut server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    let events: Vec<(&str, Value)> = (0..5).map(|_| ("tick", json!({}))).collect();
+    api.append("h", &events).await;
+    let second = std::time::Duration::from_secs(1);
+    api.deploy("h", HOSTILE_WASM, &["h"], json!({"start_from": "end"}))
+        .await;
+    assert!(
+        logged_within(&server, "caught up at 5", second).await,
+        "deploy at the head: {}",
+        server.stderr()
+    );
+    server.stop();
+    std::fs::write(server.data_dir().with_extension("stderr.log"), "").ok();
+    server.restart();
+    let api = Api::new(&server);
+    assert!(
+        logged_within(&server, "caught up at 5", second).await,
+        "restart at the head"
+    );
+    cli_ok(&server, &["stop", "h"]);
+    let before = server.stderr().matches("caught up at 5").count();
+    cli_ok(&server, &["start", "h"]);
+    let deadline = std::time::Instant::now() + second;
+    while server.stderr().matches("caught up at 5").count() == before {
+        assert!(std::time::Instant::now() < deadline, "start at the head");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A new version seeded from the running one, nothing new in the log:
+    // it is at the head as soon as it starts, and swaps in.
+    let v1 = api.status("h").await["plugin_hash"].clone();
+    let (code, body) = api
+        .deploy_raw(
+            "h",
+            &variant(&hume_tests::read_wasm(HOSTILE_WASM), "v2"),
+            &["h"],
+            json!({"start_from": "end"}),
+            true,
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let t = std::time::Instant::now();
+    api.wait_status("h", "swapped", |s| {
+        s["plugin_hash"] != v1 && s["pending"].is_null()
+    })
+    .await;
+    assert!(t.elapsed() < second, "swapped after {:?}", t.elapsed());
+    assert_eq!(api.state("h").await, json!({}));
 }
