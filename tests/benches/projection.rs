@@ -197,6 +197,7 @@ async fn rebuild(dir: &std::path::Path) {
         assert_eq!(live["state"], offline_snap["state"], "live == offline");
         b.http
             .delete(format!("{}/projections/{name}", b.url))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();

@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 
 pub mod codec;
 mod event;
+pub mod json_check;
 mod rocks;
 mod validate;
 mod writer;

@@ -91,6 +91,7 @@ pub(crate) fn validate_append(
             max_bytes: limits.max_batch_bytes,
         });
     }
+    crate::log::json_check::check_events(events)?;
     Ok(bytes)
 }
 
