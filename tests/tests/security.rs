@@ -243,7 +243,7 @@ fn cross_site_browser_requests_change_nothing() {
     assert_eq!(a.status, 200, "{a:?}");
     let a = raw(
         &server,
-        &format!("POST /streams/x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"),
+        "POST /streams/x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json",
         BATCH,
     );
     assert_eq!(a.status, 200, "{a:?}");

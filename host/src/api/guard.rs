@@ -313,7 +313,7 @@ pub fn host_allowed(host: &str, config: &SecurityConfig) -> bool {
             }
         }
     }
-    config.allow_hosts.iter().any(|h| *h == name)
+    config.allow_hosts.contains(&name)
 }
 
 /// The host check: the `Host` header and an absolute request URI's
@@ -412,7 +412,7 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, config: &SecurityConfig)
         }
     }
     let normal = format_origin(&scheme, &name, port);
-    config.allow_origins.iter().any(|o| *o == normal)
+    config.allow_origins.contains(&normal)
 }
 
 /// The request's `Origin` when it is one of `--allow-origin` (its answer

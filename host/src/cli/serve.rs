@@ -333,6 +333,7 @@ fn raise_open_files_limit() -> Option<u64> {
             }
         }
     }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
     Some(limit.rlim_cur as u64)
 }
 

@@ -20,7 +20,6 @@
 //! bytes; the log only ever gives it text serde_json has already accepted.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 
 use super::{LogError, NewEvent};
@@ -127,40 +126,76 @@ pub fn check_events(events: &[NewEvent]) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Objects with more keys than this switch from a linear search to a set.
-const SMALL_OBJECT: usize = 12;
+/// Objects with up to this many keys are checked for a duplicate as each
+/// key arrives (a linear search); larger ones once more when they close,
+/// by sorting their keys: O(n log n) whatever the keys (no hash to attack).
+const SMALL_OBJECT: usize = 8;
 
-/// The keys seen so far in one open object (reused between objects at the
-/// same depth, so a document allocates per depth, not per object).
+/// The keys of one open object with their offsets (reused between objects
+/// at the same depth, so a document allocates per depth, not per object).
 #[derive(Default)]
 struct Keys<'a> {
-    list: Vec<Cow<'a, [u8]>>,
-    set: HashSet<Cow<'a, [u8]>>,
+    list: Vec<(Cow<'a, [u8]>, usize)>,
+}
+
+fn duplicate(key: &[u8], offset: usize) -> JsonProblem {
+    JsonProblem {
+        offset,
+        kind: ProblemKind::DuplicateKey(String::from_utf8_lossy(key).into_owned()),
+    }
 }
 
 impl<'a> Keys<'a> {
-    fn clear(&mut self) {
-        self.list.clear();
-        self.set.clear();
+    /// Add the key found at `offset`.
+    fn insert(&mut self, key: Cow<'a, [u8]>, offset: usize) -> Result<(), JsonProblem> {
+        if self.list.len() < SMALL_OBJECT && self.list.iter().any(|(k, _)| *k == key) {
+            return Err(duplicate(&key, offset));
+        }
+        self.list.push((key, offset));
+        Ok(())
     }
 
-    /// Add a key; gives it back when it was already there.
-    fn insert(&mut self, key: Cow<'a, [u8]>) -> Result<(), Cow<'a, [u8]>> {
-        if self.set.is_empty() {
-            if self.list.iter().any(|k| **k == *key) {
-                return Err(key);
+    /// The object is closed: check the keys the linear search did not.
+    fn finish(&mut self) -> Result<(), JsonProblem> {
+        if self.list.len() <= SMALL_OBJECT {
+            return Ok(());
+        }
+        self.list.sort_unstable();
+        for pair in self.list.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(duplicate(&pair[1].0, pair[1].1));
             }
-            self.list.push(key);
-            if self.list.len() > SMALL_OBJECT {
-                self.set.extend(self.list.drain(..));
-            }
-        } else if self.set.contains(&key) {
-            return Err(key);
-        } else {
-            self.set.insert(key);
         }
         Ok(())
     }
+}
+
+/// Past the plain characters of a string from `i` (up to a `"`, a `\` or a
+/// control character, or the end), eight bytes at a time.
+#[inline]
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let v = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        // A zero byte in `quote`/`backslash`, or a byte below 0x20 in `v`.
+        let special = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (v.wrapping_sub(ONES * 0x20) & !v);
+        if special & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// What the scanner expects next.
@@ -235,7 +270,7 @@ impl<'a> Scanner<'a> {
                             let close = if object { b'}' } else { b']' };
                             if self.peek() == Some(close) {
                                 self.i += 1;
-                                self.depth -= 1;
+                                self.close()?;
                                 next = Next::AfterValue;
                             } else if object {
                                 self.key()?;
@@ -284,11 +319,11 @@ impl<'a> Scanner<'a> {
                         }
                         Some(b'}') if object => {
                             self.i += 1;
-                            self.depth -= 1;
+                            self.close()?;
                         }
                         Some(b']') if !object => {
                             self.i += 1;
-                            self.depth -= 1;
+                            self.close()?;
                         }
                         _ if object => return self.syntax("expected `,` or `}`"),
                         _ => return self.syntax("expected `,` or `]`"),
@@ -309,10 +344,20 @@ impl<'a> Scanner<'a> {
             let frame = &mut self.frames[self.depth];
             frame.object = object;
             if object {
-                frame.keys.clear();
+                frame.keys.list.clear();
             }
         }
         self.depth += 1;
+    }
+
+    /// Leave the innermost container (an object checks its keys).
+    fn close(&mut self) -> Result<(), JsonProblem> {
+        self.depth -= 1;
+        let frame = &mut self.frames[self.depth];
+        if frame.object {
+            frame.keys.finish()?;
+        }
+        Ok(())
     }
 
     /// A member's key and its `:`; checks it is new in the object.
@@ -322,12 +367,7 @@ impl<'a> Scanner<'a> {
         }
         let at = self.i;
         let key = self.string(true)?;
-        if let Err(key) = self.frames[self.depth - 1].keys.insert(key) {
-            return Err(JsonProblem {
-                offset: at,
-                kind: ProblemKind::DuplicateKey(String::from_utf8_lossy(&key).into_owned()),
-            });
-        }
+        self.frames[self.depth - 1].keys.insert(key, at)?;
         self.skip_ws();
         if self.peek() != Some(b':') {
             return self.syntax("expected `:` after the key");
@@ -355,13 +395,7 @@ impl<'a> Scanner<'a> {
         let mut run = start;
         let mut escaped = false;
         loop {
-            // The fast path: plain characters.
-            while let Some(&c) = b.get(self.i) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
+            self.i = skip_plain(b, self.i);
             match b.get(self.i) {
                 None => return self.syntax("unterminated string"),
                 Some(b'"') => break,
@@ -816,6 +850,28 @@ mod tests {
             prop_assert_eq!(check(compact.as_bytes()), Ok(()), "{}", compact);
             let pretty = serde_json::to_string_pretty(&value).unwrap();
             prop_assert_eq!(check(pretty.as_bytes()), Ok(()));
+        }
+
+        /// Objects of any size: a duplicate is found exactly when there is one
+        /// (keys drawn from a small set, some escaped, so repeats are common).
+        #[test]
+        fn duplicates_found_exactly(keys in prop::collection::vec(("[ab\\\\]{1,2}", any::<bool>()), 0..40)) {
+            let mut seen = std::collections::HashSet::new();
+            let mut repeated = false;
+            let members: Vec<String> = keys
+                .iter()
+                .map(|(key, escape)| {
+                    repeated |= !seen.insert(key.clone());
+                    let text = serde_json::to_string(key).unwrap();
+                    // Spell `a` as `\u0061` sometimes: the same key.
+                    let text = if *escape { text.replace('a', "\\u0061") } else { text };
+                    format!("{text}:[{{\"a\":1,\"a\\u0000\":2}}]")
+                })
+                .collect();
+            let text = format!("[{{{}}}]", members.join(","));
+            let found = check(text.as_bytes()).map_err(|p| p.kind);
+            prop_assert_eq!(matches!(found, Err(ProblemKind::DuplicateKey(_))), repeated, "{}", text);
+            prop_assert!(found.is_ok() || repeated);
         }
 
         /// A key repeated in any object is found.
