@@ -320,21 +320,18 @@ pub fn host_allowed(host: &str, config: &SecurityConfig) -> bool {
 /// authority must both be allowed. A request without either (HTTP/1.0,
 /// never a browser) passes.
 pub fn check_host(headers: &HeaderMap, uri: &Uri, config: &SecurityConfig) -> Result<(), ApiError> {
-    let mut hosts = Vec::with_capacity(2);
-    for value in headers.get_all(header::HOST) {
-        hosts.push(value.to_str().unwrap_or("\u{fffd}").to_string());
-    }
-    if let Some(authority) = uri.authority() {
-        hosts.push(authority.as_str().to_string());
-    }
-    if hosts.len() > 1 && headers.get_all(header::HOST).iter().count() > 1 {
+    if headers.get_all(header::HOST).iter().count() > 1 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "the request has several `Host` headers: send exactly one",
         ));
     }
-    for host in hosts {
-        if !host_allowed(&host, config) {
+    let header = headers
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let absolute = uri.authority().map(|a| a.as_str());
+    for host in header.into_iter().chain(absolute) {
+        if !host_allowed(host, config) {
             let shown: String = host.chars().take(100).collect();
             return Err(ApiError {
                 field: Some("Host".into()),
@@ -345,7 +342,7 @@ pub fn check_host(headers: &HeaderMap, uri: &Uri, config: &SecurityConfig) -> Re
                          answers to localhost, loopback addresses and the address it listens on. \
                          If you reach it under this name on purpose (a proxy, a DNS name), start \
                          it with --allow-host {}",
-                        split_authority(&host).map_or(shown.clone(), |(name, _)| name)
+                        split_authority(host).map_or(shown.clone(), |(name, _)| name)
                     ),
                 )
             });
