@@ -214,6 +214,7 @@ async fn rebuild(dir: &std::path::Path) {
         }
         b.http
             .delete(format!("{}/projections/{name}", b.url))
+            .header("content-type", "application/json")
             .send()
             .await
             .unwrap();

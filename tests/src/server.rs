@@ -18,6 +18,7 @@ pub struct TestServer {
     _stdout: Option<BufReader<ChildStdout>>,
     data: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     url: String,
 }
 
@@ -37,11 +38,25 @@ impl TestServer {
     /// Start the server; `Err` holds its stderr when it exits instead of
     /// listening (e.g. refusing to open a damaged data directory).
     pub fn try_start(data: impl AsRef<Path>, args: &[&str]) -> Result<TestServer, String> {
+        TestServer::try_start_with_env(data, args, &[])
+    }
+
+    /// Like [`TestServer::try_start`], with extra environment variables for
+    /// the server process (kept for restarts).
+    pub fn try_start_with_env(
+        data: impl AsRef<Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, String> {
         let mut server = TestServer {
             child: None,
             _stdout: None,
             data: data.as_ref().to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             url: String::new(),
         };
         server.spawn()?;
@@ -73,6 +88,8 @@ impl TestServer {
             .args(&self.args)
             .env("RUST_LOG", "info")
             .env_remove("HUME_URL")
+            .env_remove("HUME_AUTH_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

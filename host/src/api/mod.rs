@@ -5,6 +5,10 @@
 //! about one field, `current_revision` for a 409) whose message says what
 //! went wrong and what to do; malformed JSON and wrong types are 400s that
 //! name the field, never axum's plain-text defaults.
+//!
+//! [`guard`] puts the security layers (host, CORS, token, browser-borne
+//! writes, body deadline) in front of every route; [`server`] accepts the
+//! connections, with header timeouts and a connection limit.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +27,12 @@ use crate::log::{EventLog, LogError};
 use crate::projection::Manager;
 
 pub mod events;
+pub mod guard;
 pub mod history;
 pub mod projections;
+pub mod server;
+#[cfg(test)]
+mod tests;
 
 /// Limits of the HTTP surface.
 #[derive(Debug, Clone)]
@@ -37,6 +45,8 @@ pub struct ApiLimits {
     pub max_page: usize,
     /// Longest a read may wait for new events (`wait_ms`).
     pub max_wait: Duration,
+    /// The most a deploy may ask for in each per-projection limit.
+    pub deploy: projections::DeployMaximums,
 }
 
 impl Default for ApiLimits {
@@ -46,6 +56,7 @@ impl Default for ApiLimits {
             default_page: 1000,
             max_page: 10_000,
             max_wait: Duration::from_secs(60),
+            deploy: projections::DeployMaximums::default(),
         }
     }
 }
@@ -62,6 +73,8 @@ pub struct AppState {
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// The live projection runtime (`None`: the projection routes answer 503).
     pub projections: Option<Arc<crate::projection::Manager>>,
+    /// Who may talk to the API (hosts, origins, token, body deadline).
+    pub security: guard::SecurityConfig,
 }
 
 impl AppState {
@@ -72,21 +85,25 @@ impl AppState {
             limits: ApiLimits::default(),
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             projections: None,
+            security: guard::SecurityConfig::default(),
         }
     }
 }
 
-/// The whole API: events routes, `/health`, JSON 404s.
+/// The whole API: events and projection routes, `/health`, JSON 404s,
+/// behind the [`guard`] layers.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.max_body_bytes;
-    Router::new()
+    let security = Arc::new(state.security.clone());
+    let app = Router::new()
         .merge(events::routes())
         .merge(projections::routes())
         .merge(history::routes())
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
+        .with_state(state);
+    guard::protect(app, security)
 }
 
 async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
@@ -98,7 +115,7 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {method} {}. Endpoints: POST/GET /streams/{{stream}}, GET /streams, \
-             /all, /categories/{{prefix}}, /health",
+             /all, /categories/{{prefix}}, /projections[/{{name}}[/...]], /metrics, /health",
             uri.path()
         ),
     )
@@ -195,21 +212,40 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "the request body is larger than the server accepts: split the batch into \
-                     several appends (e.g. `hume append --file F --batch-size N`)",
-                )
-            } else {
-                ApiError::new(
-                    rej.status(),
-                    format!("cannot read the request body: {}", rej.body_text()),
-                )
-            }
-        })?;
+        let BodyBytes(bytes) = BodyBytes::from_request(req, state).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The raw request body, with the failures of [`JsonBody`] as
+/// [`ApiError`]s: 413 for an oversize body, 408 for one that did not arrive
+/// within the server's `--body-read-timeout`.
+#[derive(Debug, Clone)]
+pub struct BodyBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BodyBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(BodyBytes)
+            .map_err(|rej| {
+                if let Some(timeout) = guard::body_timeout_in(&rej) {
+                    ApiError::new(StatusCode::REQUEST_TIMEOUT, timeout.to_string())
+                } else if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "the request body is larger than the server accepts: split the batch \
+                         into several appends (e.g. `hume append --file F --batch-size N`)",
+                    )
+                } else {
+                    ApiError::new(
+                        rej.status(),
+                        format!("cannot read the request body: {}", rej.body_text()),
+                    )
+                }
+            })
     }
 }
 

@@ -25,13 +25,17 @@
 //!   take `at=N` (and `no_wait=true`); `GET /projections/{name}/snapshots`,
 //!   `GET /projections/{name}/diff?from=&to=&events=`
 //!
+//! A deploy asking for more than the server's maximum in any per-projection
+//! limit ([`DeployMaximums`]: `hume serve --max-call-timeout`, `--max-memory`,
+//! `--max-snapshot`, `--max-batch-size`) is a 400 naming the option and the
+//! maximum, and deploys nothing.
+//!
 //! Reads are consistent unless `dirty=true`: they wait (up to `timeout_ms`,
 //! default 5000) until the projection has examined every event that was in
 //! the log when the request arrived.
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +44,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{manager, position, state_value, ApiError, AppState, JsonBody};
+use super::{manager, position, state_value, ApiError, AppState, BodyBytes, JsonBody};
 use crate::plugin::PluginError;
 use crate::projection::{
     telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
@@ -120,6 +124,82 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+/// The most a deploy may ask for in each per-projection limit (set by
+/// `hume serve --max-call-timeout / --max-memory / --max-snapshot /
+/// --max-batch-size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeployMaximums {
+    /// Largest `call_timeout_ms`.
+    pub call_timeout_ms: u64,
+    /// Largest `max_memory_bytes`.
+    pub max_memory_bytes: u64,
+    /// Largest `max_snapshot_bytes`.
+    pub max_snapshot_bytes: u64,
+    /// Largest `batch_size`.
+    pub batch_size: u32,
+}
+
+impl Default for DeployMaximums {
+    fn default() -> Self {
+        DeployMaximums {
+            call_timeout_ms: 60_000,
+            max_memory_bytes: 1 << 30,
+            max_snapshot_bytes: 256 << 20,
+            batch_size: 10_000,
+        }
+    }
+}
+
+impl DeployMaximums {
+    /// Check deploy options against the maximums: a 400 naming the first
+    /// option over its maximum, the maximum and the server flag that sets it.
+    pub fn check(&self, options: &ProjectionOptions) -> Result<(), ApiError> {
+        let checks: [(&str, u64, u64, &str, &str); 4] = [
+            (
+                "call_timeout_ms",
+                options.call_timeout_ms,
+                self.call_timeout_ms,
+                "ms",
+                "--max-call-timeout",
+            ),
+            (
+                "max_memory_bytes",
+                options.max_memory_bytes,
+                self.max_memory_bytes,
+                "bytes",
+                "--max-memory",
+            ),
+            (
+                "max_snapshot_bytes",
+                options.max_snapshot_bytes,
+                self.max_snapshot_bytes,
+                "bytes",
+                "--max-snapshot",
+            ),
+            (
+                "batch_size",
+                u64::from(options.batch_size),
+                u64::from(self.batch_size),
+                "events",
+                "--max-batch-size",
+            ),
+        ];
+        for (name, asked, max, unit, flag) in checks {
+            if asked > max {
+                let field = format!("options.{name}");
+                return Err(ApiError::bad_field(
+                    field.clone(),
+                    format!(
+                        "`{field}` asks for {asked} {unit}, over this server's maximum of {max} \
+                         {unit} (`hume serve {flag}`): ask for at most {max}; nothing was deployed"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Body of `POST /projections`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +223,7 @@ async fn deploy(
     JsonBody(body): JsonBody<DeployBody>,
 ) -> Result<Response, ApiError> {
     let manager = manager(&app)?;
+    app.limits.deploy.check(&body.options)?;
     let wasm = base64::engine::general_purpose::STANDARD
         .decode(body.plugin.as_bytes())
         .map_err(|e| {
@@ -324,7 +405,7 @@ async fn query(
     State(app): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    BodyBytes(body): BodyBytes,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
     let manager = manager(&app)?;

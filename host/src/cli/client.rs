@@ -58,7 +58,18 @@ impl Client {
                 ctx.url
             );
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &ctx.token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|_| {
+                        anyhow!("the token (--token / HUME_TOKEN) must be visible ASCII characters")
+                    })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .build()
             .context("creating the HTTP client")?;
         Ok(Client { http, base })
@@ -87,8 +98,21 @@ impl Client {
     }
 
     /// A request to an endpoint, to add a query or body to and [`Client::send`].
+    /// State-changing requests (anything but GET/HEAD) carry `Content-Type:
+    /// application/json`, body or not: the server refuses them otherwise.
     pub fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
-        self.http.request(method, self.endpoint(segments))
+        self.request_url(method, self.endpoint(segments))
+    }
+
+    /// Like [`Client::request`], to a full URL (e.g. with a query).
+    pub fn request_url(&self, method: Method, url: Url) -> RequestBuilder {
+        let changes_state = !matches!(method, Method::GET | Method::HEAD);
+        let request = self.http.request(method, url);
+        if changes_state {
+            request.header(reqwest::header::CONTENT_TYPE, "application/json")
+        } else {
+            request
+        }
     }
 
     /// Send a request: a successful response, or a ready-to-print error
@@ -146,7 +170,7 @@ impl Client {
                 pairs.append_pair(k, v);
             }
         }
-        let response = self.send(self.http.get(url)).await?;
+        let response = self.send(self.request_url(Method::GET, url)).await?;
         self.decode(response).await
     }
 
@@ -167,11 +191,7 @@ impl Client {
         body: Vec<u8>,
     ) -> anyhow::Result<T> {
         let response = self
-            .send(
-                self.request(Method::POST, segments)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body),
-            )
+            .send(self.request(Method::POST, segments).body(body))
             .await?;
         self.decode(response).await
     }

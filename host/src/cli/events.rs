@@ -352,3 +352,38 @@ async fn streams(client: &Client) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// `hume append --file`: any line parses or is a clear error.
+        #[test]
+        fn any_line_parses_or_errs(line in "\\PC{0,60}") {
+            let _ = parse_line(std::path::Path::new("f.ndjson"), 1, &line);
+        }
+
+        /// An event line round-trips: kind, data and metadata as written.
+        #[test]
+        fn event_lines_round_trip(
+            kind in "\\PC{1,20}",
+            data in any::<i64>(),
+            text in "\\PC{0,20}",
+            with_metadata in any::<bool>(),
+        ) {
+            let data = serde_json::json!({"n": data, "text": text});
+            let mut line = serde_json::json!({"kind": kind, "data": data});
+            if with_metadata {
+                line["metadata"] = serde_json::json!({"by": text});
+            }
+            let parsed = parse_line(std::path::Path::new("f.ndjson"), 1, &line.to_string()).unwrap();
+            prop_assert_eq!(&parsed.kind, &kind);
+            prop_assert_eq!(serde_json::from_str::<serde_json::Value>(parsed.data.get()).unwrap(), data);
+            prop_assert_eq!(parsed.metadata.is_some(), with_metadata);
+        }
+    }
+}

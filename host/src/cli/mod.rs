@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod client;
 mod events;
@@ -31,6 +31,11 @@ struct Cli {
     /// Address of the `hume serve` to talk to.
     #[arg(long, env = "HUME_URL", default_value = DEFAULT_URL, global = true)]
     url: String,
+
+    /// Token to send to a `hume serve` that requires one (`Authorization:
+    /// Bearer TOKEN`); only for commands that talk to a server.
+    #[arg(long, env = "HUME_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -57,14 +62,36 @@ enum Command {
 pub struct Context {
     /// Base URL of the `hume serve` HTTP API.
     pub url: String,
+    /// Bearer token for the server, if it requires one.
+    pub token: Option<String>,
 }
 
 /// Parse the command line, run the command, and turn its outcome into an
 /// exit code (errors are printed with their whole chain of causes).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let token_on_command_line =
+        matches.value_source("token") == Some(clap::parser::ValueSource::CommandLine);
+    let talks_to_a_server = matches!(cli.command, Command::Events(_) | Command::Projections(_));
+    if token_on_command_line && !talks_to_a_server {
+        eprintln!(
+            "error: --token is what a client sends to a server, and this command talks to none{}",
+            if matches!(cli.command, Command::Serve(_)) {
+                "; to make `hume serve` require a token, use --auth-token-file FILE or the \
+                 HUME_AUTH_TOKEN environment variable"
+            } else {
+                ""
+            }
+        );
+        return ExitCode::from(2);
+    }
     let ctx = Context {
         url: cli.url.trim_end_matches('/').to_string(),
+        token: cli.token.filter(|t| !t.is_empty()),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -119,7 +119,7 @@ pub struct DeployArgs {
 }
 
 /// `64M`, `1G`, `65536`.
-fn parse_bytes(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = match s.char_indices().last() {
         Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
@@ -128,7 +128,9 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         _ => (s, 1),
     };
     num.parse::<u64>()
-        .map(|n| n * mult)
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or(())
         .map_err(|_| format!("`{s}` is not a size: use bytes, or a number with K, M or G"))
 }
 
@@ -271,9 +273,8 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             }
             let response = client
                 .send(
-                    reqwest::Client::new()
-                        .post(url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    client
+                        .request_url(Method::POST, url)
                         .body(a.request.into_bytes()),
                 )
                 .await?;
@@ -292,7 +293,7 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
                 .append_pair("sync", &a.sync.to_string())
                 .append_pair("timeout_ms", &a.timeout.to_string());
             let answer: serde_json::Value = client
-                .decode(client.send(reqwest::Client::new().post(url)).await?)
+                .decode(client.send(client.request_url(Method::POST, url)).await?)
                 .await?;
             if a.sync {
                 print_json(&answer)

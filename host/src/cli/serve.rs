@@ -1,12 +1,21 @@
 //! `hume serve`: the daemon. Opens the data directory, the event log and
 //! the HTTP API, and runs until SIGTERM / Ctrl-C.
+//!
+//! What the server trusts is set here: the token (`--auth-token-file` or
+//! `HUME_AUTH_TOKEN`, required for a non-loopback `--listen`), the extra
+//! host names and origins (`--allow-host`, `--allow-origin`), the connection
+//! limits and the maximums a deploy may ask for.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
+use hume::api::guard::{self, SecurityConfig, Token};
+use hume::api::projections::DeployMaximums;
+use hume::api::server::ConnectionLimits;
 use hume::api::{self, AppState};
 // The one place that picks storage backends.
 use hume::backend::rocksdb::{DbOptions, LogOptions, RocksBackend, WalRecovery};
@@ -24,10 +33,57 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:7171")]
     pub listen: SocketAddr,
 
-    /// Allow a non-loopback `--listen` address. The API has no
-    /// authentication: only expose it on a network you trust.
-    #[arg(long)]
+    /// Removed: a non-loopback `--listen` now needs a token instead.
+    #[arg(long, hide = true)]
     pub allow_remote: bool,
+
+    /// Require `Authorization: Bearer TOKEN` on every endpoint but /health,
+    /// TOKEN being this file's content (at least 16 visible ASCII
+    /// characters, e.g. from `openssl rand -hex 32`). The environment
+    /// variable HUME_AUTH_TOKEN can give the token instead. Required to
+    /// listen on a non-loopback address.
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Also answer requests whose `Host` is this name (repeatable): the
+    /// server answers only to localhost, loopback addresses and the address
+    /// it listens on, against DNS rebinding.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+
+    /// Let web pages of this origin (`https://app.example:8443`) use the API
+    /// from a browser (CORS; repeatable). By default no other site may.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+
+    /// Most connections served at once; more are answered with a 503.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// A connection must send a whole request head within MS of opening or
+    /// of its previous answer; idle keep-alive connections close after it.
+    #[arg(long, value_name = "MS", default_value_t = ConnectionLimits::default().header_read_timeout.as_millis() as u64)]
+    pub header_read_timeout: u64,
+
+    /// A request body must arrive whole within MS (408 otherwise).
+    #[arg(long, value_name = "MS", default_value_t = SecurityConfig::default().body_read_timeout.as_millis() as u64)]
+    pub body_read_timeout: u64,
+
+    /// Largest `--call-timeout` a deploy may ask for, ms.
+    #[arg(long, value_name = "MS", default_value_t = DeployMaximums::default().call_timeout_ms)]
+    pub max_call_timeout: u64,
+
+    /// Largest `--max-memory` a deploy may ask for, bytes (K, M, G allowed).
+    #[arg(long, value_parser = super::projections::parse_bytes, default_value = "1G")]
+    pub max_memory: u64,
+
+    /// Largest `--max-snapshot` a deploy may ask for, bytes (K, M, G allowed).
+    #[arg(long, value_parser = super::projections::parse_bytes, default_value = "256M")]
+    pub max_snapshot: u64,
+
+    /// Largest `--batch-size` (events per plugin call) a deploy may ask for.
+    #[arg(long, default_value_t = DeployMaximums::default().batch_size)]
+    pub max_batch_size: u32,
 
     /// Largest event (kind + data + metadata) in bytes.
     #[arg(long, default_value_t = Limits::default().max_event_bytes)]
@@ -60,18 +116,57 @@ pub enum WalRecoveryArg {
 /// Run the daemon until SIGTERM / Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     super::init_tracing("info");
+    if args.allow_remote {
+        bail!(
+            "--allow-remote is gone: to listen on a non-loopback address, require a token with \
+             --auth-token-file FILE (or the HUME_AUTH_TOKEN environment variable)"
+        );
+    }
+    let token = load_token(args.auth_token_file.as_deref())?;
     if !args.listen.ip().is_loopback() {
-        if !args.allow_remote {
+        if token.is_none() {
             bail!(
-                "refusing to listen on {} (not a loopback address): the API has no \
-                 authentication. Pass --allow-remote to expose it anyway, or listen on 127.0.0.1",
+                "refusing to listen on {} (not a loopback address) without a token: anyone who \
+                 can reach it could read and append events and run code. Require a token with \
+                 --auth-token-file FILE (or the HUME_AUTH_TOKEN environment variable), or listen \
+                 on a loopback address (--listen 127.0.0.1:7171)",
                 args.listen
             );
         }
         tracing::warn!(
             listen = %args.listen,
-            "listening on a non-loopback address: anyone who can reach it can read and append events"
+            "listening on a non-loopback address over plain HTTP: the token and the events cross \
+             the network unencrypted; put a TLS-terminating proxy in front on untrusted networks"
         );
+    }
+    let allow_hosts = args
+        .allow_hosts
+        .iter()
+        .map(|h| guard::normalize_host_name(h).map_err(|e| anyhow!("--allow-host {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let allow_origins = args
+        .allow_origins
+        .iter()
+        .map(|o| guard::normalize_origin(o).map_err(|e| anyhow!("--allow-origin {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.max_connections == 0 || args.header_read_timeout == 0 || args.body_read_timeout == 0 {
+        bail!(
+            "--max-connections, --header-read-timeout and --body-read-timeout must be at least 1"
+        );
+    }
+    let connection_limits = ConnectionLimits {
+        header_read_timeout: Duration::from_millis(args.header_read_timeout),
+        max_connections: args.max_connections,
+    };
+    if let Some(files) = raise_open_files_limit() {
+        if (files as usize) < args.max_connections.saturating_add(256) {
+            tracing::warn!(
+                open_files_limit = files,
+                max_connections = args.max_connections,
+                "the open-files limit is low for --max-connections: connections beyond it fail \
+                 to be accepted; raise `ulimit -n` or lower --max-connections"
+            );
+        }
     }
 
     let db_options = DbOptions {
@@ -101,6 +196,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut state = AppState::new(log.clone());
     // Room for the JSON envelope around a maximal batch.
     state.limits.max_body_bytes = args.max_batch_bytes.saturating_mul(2) + 1024 * 1024;
+    state.limits.deploy = DeployMaximums {
+        call_timeout_ms: args.max_call_timeout,
+        max_memory_bytes: args.max_memory,
+        max_snapshot_bytes: args.max_snapshot,
+        batch_size: args.max_batch_size,
+    };
     // Projection runtime: one plugin runtime (compiled components cached
     // under the data directory), the Prometheus recorder behind /metrics,
     // and the manager, which starts every deployed projection from its last
@@ -128,19 +229,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    tracing::info!(%addr, data = %args.data.display(), head = log.head(), "hume serve listening");
+    state.security = SecurityConfig {
+        listen: Some(addr),
+        allow_hosts,
+        allow_origins,
+        token,
+        body_read_timeout: Duration::from_millis(args.body_read_timeout),
+    };
+    tracing::info!(
+        %addr,
+        data = %args.data.display(),
+        head = log.head(),
+        token = state.security.token.is_some(),
+        max_connections = connection_limits.max_connections,
+        "hume serve listening"
+    );
     // Tools (and the tests) read the address from this line.
     println!("hume listening on http://{addr}");
 
     let shutdown = state.shutdown.clone();
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
+    api::server::serve(
+        listener,
+        api::router(state),
+        connection_limits,
+        async move {
             shutdown_signal().await;
             // Release long-polling readers so the shutdown does not wait on them.
             shutdown.send_replace(true);
-        })
-        .await
-        .context("serving HTTP")?;
+        },
+    )
+    .await;
 
     tracing::info!("shutting down");
     // Final snapshots of every projection, before the log closes.
@@ -149,6 +267,79 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(log);
     drop(backend);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's token, from `--auth-token-file` or `HUME_AUTH_TOKEN` (not
+/// both). Errors name the source, never the token.
+fn load_token(file: Option<&Path>) -> anyhow::Result<Option<Token>> {
+    let from_env = std::env::var("HUME_AUTH_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    match (file, from_env) {
+        (Some(_), Some(_)) => {
+            bail!("both --auth-token-file and HUME_AUTH_TOKEN give a token: give it one way only")
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            warn_if_readable_by_others(path);
+            Token::new(&text)
+                .map(Some)
+                .map_err(|e| anyhow!("the token file {}: {e}", path.display()))
+        }
+        (None, Some(text)) => Token::new(&text)
+            .map(Some)
+            .map_err(|e| anyhow!("HUME_AUTH_TOKEN: {e}")),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "the token file can be read by other users: `chmod 600` it"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_path: &Path) {}
+
+/// Raise the soft limit on open files to the hard limit (every connection
+/// is a file descriptor); returns the limit in force.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 everywhere
+    Some(limit.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

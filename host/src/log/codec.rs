@@ -179,4 +179,74 @@ mod tests {
             assert!(decode(7, &buf[..cut]).is_err(), "truncated at {cut}");
         }
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A stream name of 1..=255 bytes (the codec's own limit).
+        fn stream() -> impl Strategy<Value = String> {
+            "\\PC{1,80}".prop_map(|mut s| {
+                while s.len() > 255 {
+                    s.pop();
+                }
+                s
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Decoding arbitrary bytes never panics; what decodes is
+            /// consistent with `peek_stream` and encodes back to the same bytes.
+            #[test]
+            fn decode_of_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..160), position in any::<u64>()) {
+                let peeked = peek_stream(&bytes);
+                if let Ok(e) = decode_ref(position, &bytes) {
+                    prop_assert_eq!(peeked.unwrap(), e.stream.as_bytes());
+                    let mut again = Vec::new();
+                    encode(&mut again, e.stream, e.revision, e.timestamp, e.kind, e.data, e.metadata);
+                    prop_assert_eq!(again, bytes);
+                }
+            }
+
+            /// Valid encodings with one byte changed or cut never panic.
+            #[test]
+            fn decode_of_damaged_encodings(
+                stream in stream(),
+                kind in ".{0,20}",
+                data in prop::collection::vec(any::<u8>(), 0..40),
+                flip in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut buf = Vec::new();
+                encode(&mut buf, &stream, 1, 2, &kind, &data, None);
+                let at = flip.index(buf.len());
+                buf[at] = byte;
+                let _ = decode(1, &buf);
+                let _ = decode(1, &buf[..cut.index(buf.len())]);
+            }
+
+            /// encode → decode is the identity.
+            #[test]
+            fn encode_then_decode(
+                stream in stream(),
+                revision in 1..=u64::MAX,
+                timestamp in any::<u64>(),
+                kind in ".{0,40}",
+                data in prop::collection::vec(any::<u8>(), 0..100),
+                metadata in prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+                position in any::<u64>(),
+            ) {
+                let mut buf = Vec::new();
+                encode(&mut buf, &stream, revision, timestamp, &kind, &data, metadata.as_deref());
+                let e = decode(position, &buf).unwrap();
+                prop_assert_eq!(
+                    e,
+                    RecordedEvent { position, stream, revision, kind, data, metadata, timestamp }
+                );
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@ use crate::storage::StorageError;
 
 mod checked;
 pub mod codec;
+pub mod json_check;
 mod validate;
 
 pub use crate::event::{EventRef, NewEvent, RecordedEvent};

@@ -105,6 +105,7 @@ pub fn validate_append(
             max_bytes: limits.max_batch_bytes,
         });
     }
+    crate::log::json_check::check_events(events)?;
     Ok(bytes)
 }
 

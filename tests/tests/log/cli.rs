@@ -275,5 +275,5 @@ fn serve_refuses_a_remote_address_without_the_flag() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--allow-remote"), "{err}");
+    assert!(err.contains("--auth-token-file"), "{err}");
 }

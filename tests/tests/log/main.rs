@@ -7,4 +7,5 @@ mod crash;
 mod http;
 mod library;
 mod model;
+mod security;
 mod wal;
