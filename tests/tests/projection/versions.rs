@@ -182,6 +182,10 @@ async fn starting_at_the_head_reports_caught_up_at_once() {
         "deploy at the head: {}",
         server.stderr()
     );
+    assert!(
+        !server.stderr().contains('\x1b'),
+        "no colour codes in a log that is not a terminal"
+    );
     server.stop();
     std::fs::write(server.data_dir().with_extension("stderr.log"), "").ok();
     server.restart();
