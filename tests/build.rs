@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("kv", "example-plugins/kv", "KV_WASM"),
     ("counter", "example-plugins/counter", "COUNTER_WASM"),
     ("bank", "example-plugins/bank", "BANK_WASM"),
+    ("cart", "example-plugins/cart", "CART_WASM"),
     ("hostile", "tests/fixtures/hostile", "HOSTILE_WASM"),
     (
         "wrong-world",

@@ -32,10 +32,12 @@ function accountOf(data, kind) {
 
 function amountOf(data, kind, what, account) {
   const amount = field(data, "amount", kind);
-  if (!Number.isInteger(amount)) {
+  // The kit reads an integer beyond 2^53 - 1 as a BigInt (every digit kept):
+  // out of range, and named exactly as the other languages name it.
+  if (typeof amount !== "bigint" && !Number.isInteger(amount)) {
     throw new Rejected(`invalid data for event kind \`${kind}\`: \`amount\` must be an integer`);
   }
-  if (amount < 1 || amount > MAX_AMOUNT) {
+  if (typeof amount === "bigint" || amount < 1 || amount > MAX_AMOUNT) {
     throw new Rejected(
       `${what} amount for account ${account} must be an integer from 1 to ${MAX_AMOUNT}, got ${amount}`,
     );

@@ -42,6 +42,10 @@ test("amounts must be positive safe integers", () => {
   for (const bad of [0, -5, 1.5, "10", true, MAX_AMOUNT + 2]) {
     assert.throws(() => h.apply("deposited", { account: "1", amount: bad }), Rejected);
   }
+  // Beyond 2^53 the kit reads a BigInt: the message names the exact amount.
+  assert.throws(() => h.apply("deposited", { account: "1", amount: 12345678901234567n }), {
+    message: "deposit amount for account 1 must be an integer from 1 to 9007199254740991, got 12345678901234567",
+  });
   h.apply("deposited", { account: "1", amount: MAX_AMOUNT });
   assert.throws(() => h.apply("deposited", { account: "1", amount: 1 }), /above the largest balance/);
 });

@@ -112,7 +112,8 @@ bool exports_projection_handle_events(projection_list_event_t *events, projectio
       const char *why = NULL;
       data = hume_json_parse(&arena, e->data.ptr, e->data.len, &why);
       if (!data) {
-        hume_buf_printf(&message, "event data is not valid JSON: %s", why);
+        hume_buf_printf(&message, "invalid data for event kind `%.*s`: not valid JSON: %s", (int)e->kind.len,
+                        (const char *)e->kind.ptr, why);
         status = HUME_REJECTED;
         goto failed;
       }
@@ -141,6 +142,18 @@ bool exports_projection_handle_events(projection_list_event_t *events, projectio
 void exports_projection_snapshot(projection_list_u8_t *ret) {
   hume_buf out = {0};
   hume_snapshot(&out);
+  /* Whatever the plugin wrote (a key out of order, a double from printf),
+   * the snapshot is canonical JSON: checked in one pass, rewritten if not. */
+  if (!hume_json_is_canonical(out.ptr, out.len)) {
+    hume_buf canonical = {0};
+    const char *why = NULL;
+    if (hume_json_canonicalize(&canonical, out.ptr, out.len, &why)) {
+      hume_buf_free(&out);
+      out = canonical;
+    } else {
+      hume_log(HUME_LOG_ERROR, "hume_snapshot wrote invalid JSON (%s)", why);
+    }
+  }
   take_buf(&out, &ret->ptr, &ret->len);
 }
 

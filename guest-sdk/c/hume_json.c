@@ -314,6 +314,9 @@ static bool parse_string(parser *ps, const char **out, size_t *out_len) {
 
 static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
+static bool exact_integer(const char *t, size_t n);
+static double literal_double(const char *t, size_t n);
+
 static hume_json *parse_value(parser *ps);
 
 static hume_json *parse_number(parser *ps) {
@@ -331,15 +334,26 @@ static hume_json *parse_number(parser *ps) {
     if (ps->p >= ps->end || !is_digit(*ps->p)) { ps->error = "invalid number"; return NULL; }
     while (ps->p < ps->end && is_digit(*ps->p)) ps->p++;
   }
+  size_t exponent_digits = 0;
   if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
     ps->p++;
     if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
     if (ps->p >= ps->end || !is_digit(*ps->p)) { ps->error = "invalid number"; return NULL; }
+    const unsigned char *digits = ps->p;
     while (ps->p < ps->end && is_digit(*ps->p)) ps->p++;
+    exponent_digits = (size_t)(ps->p - digits);
+  }
+  const char *text = (const char *)start;
+  size_t len = (size_t)(ps->p - start);
+  /* Too large for a double (1e400): refused, as every kit does. Only a
+   * literal with a 3-digit exponent or hundreds of digits can be. */
+  if (exponent_digits >= 3 || len > 300) {
+    double x = literal_double(text, len);
+    if (x - x != 0) { ps->error = "number out of range"; return NULL; }
   }
   hume_json *v = new_value(ps, HUME_JSON_NUMBER);
-  v->u.number.text = (const char *)start;
-  v->u.number.len = (size_t)(ps->p - start);
+  v->u.number.text = text;
+  v->u.number.len = len;
   return v;
 }
 
@@ -534,78 +548,155 @@ bool hume_json_i64(const hume_json *v, int64_t *out) {
 
 /* ------------------------------------------------------------ canonical writer */
 
-/* Write a double as Rust's serde_json (1.0.154, zmij) does: shortest
- * round-trip digits; fixed notation when the decimal exponent is in -5..=15,
- * else 1.5e+300 / 1e-7. */
-static void write_f64(hume_buf *out, double x) {
-  if (x != x || x - x != 0) { hume_buf_puts(out, "null"); return; }
-  if (x == 0) { hume_buf_puts(out, signbit(x) ? "-0.0" : "0.0"); return; }
-  char tmp[40];
-  int prec;
-  for (prec = 1; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
-    if (strtod(tmp, NULL) == x) break;
+/*
+ * Numbers, as in every Hume kit: an integer literal within the 64-bit range
+ * (-2^63 ..= 2^64 - 1) is that exact integer and is written as is (`-0` as
+ * `0`); every other number is the correctly rounded double (strtod) and is
+ * written as ECMAScript's Number.prototype.toString does: the shortest
+ * digits that read back to it (the closest such), positional from 1e-6 up
+ * to 1e21, exponent form outside (1e-7, 1e+21, 1.5e+300), no fraction for an
+ * integral value (2.0 is 2), 0 for -0.0, null for NaN and infinities.
+ */
+
+static bool exact_integer(const char *t, size_t n) {
+  if (!is_integer_literal(t, n)) return false;
+  bool neg = t[0] == '-';
+  uint64_t mag;
+  if (!digits_u64(t + neg, n - neg, &mag)) return false;
+  return !neg || mag <= (uint64_t)INT64_MAX + 1;
+}
+
+/* The double nearest to the number literal t (n bytes of valid JSON syntax). */
+static double literal_double(const char *t, size_t n) {
+  char tmp[64];
+  char *s = n < sizeof tmp ? tmp : malloc(n + 1);
+  if (!s) oom();
+  memcpy(s, t, n);
+  s[n] = 0;
+  double x = strtod(s, NULL);
+  if (s != tmp) free(s);
+  return x;
+}
+
+/* Whether 0.DIGITS x 10^point reads back as x. */
+static bool reads_back(const char *digits, int point, double x) {
+  char tmp[48];
+  snprintf(tmp, sizeof tmp, "0.%se%d", digits, point);
+  return strtod(tmp, NULL) == x;
+}
+
+/* digits + 1 in the last place; returns true when it carried into a new
+ * leading digit (999 -> 1000, kept at the same length: 100, point + 1). */
+static bool digits_up(char *d, int k) {
+  for (int i = k - 1; i >= 0; i--) {
+    if (d[i] != '9') {
+      d[i]++;
+      return false;
+    }
+    d[i] = '0';
   }
-  /* tmp = [-]d[.ddd]e[+-]XX : collect the digits and the exponent */
+  d[0] = '1';
+  return true;
+}
+
+/* digits - 1 in the last place; returns true when the leading digit went
+ * (100 -> 099, kept at the same length: 999, point - 1). */
+static bool digits_down(char *d, int k) {
+  int i = k - 1;
+  while (i >= 0 && d[i] == '0') d[i--] = '9';
+  d[i]--;
+  if (d[0] != '0') return false;
+  memmove(d, d + 1, (size_t)k - 1);
+  d[k - 1] = '9';
+  return true;
+}
+
+/*
+ * The shortest digits that read back to x > 0, the closest to x among them:
+ * x = 0.DIGITS x 10^point. At most one 15-digit decimal lies within half an
+ * ulp of a normal double, so if the correctly rounded 15 digits (or a
+ * neighbour, near a power of two where the gaps differ) read back,
+ * stripping their trailing zeros gives the shortest; else 16 digits, else 17
+ * always do. A subnormal has fewer bits: try every length from 1.
+ */
+static int shortest_digits(double x, char digits[24], int *point) {
+  char tmp[48];
+  int k = 0;
+  for (int p = x < 2.2250738585072014e-308 ? 1 : 15; p <= 17; p++) {
+    snprintf(tmp, sizeof tmp, "%.*e", p - 1, x); /* d.ddd...e+XX, correctly rounded */
+    const char *q = tmp;
+    k = 0;
+    for (; *q != 'e'; q++)
+      if (*q != '.') digits[k++] = *q;
+    digits[k] = 0;
+    *point = atoi(q + 1) + 1;
+    if (p == 17 || reads_back(digits, *point, x)) break;
+    char near[24];
+    memcpy(near, digits, (size_t)k + 1);
+    int up = *point + digits_up(near, k);
+    if (reads_back(near, up, x)) {
+      memcpy(digits, near, (size_t)k + 1);
+      *point = up;
+      break;
+    }
+    memcpy(near, digits, (size_t)k + 1);
+    int down = *point - digits_down(near, k);
+    if (reads_back(near, down, x)) {
+      memcpy(digits, near, (size_t)k + 1);
+      *point = down;
+      break;
+    }
+  }
+  while (k > 1 && digits[k - 1] == '0') k--;
+  digits[k] = 0;
+  return k;
+}
+
+void hume_buf_f64(hume_buf *out, double x) {
+  if (x != x || x - x != 0) { hume_buf_puts(out, "null"); return; }
+  if (x == 0) { hume_buf_putc(out, '0'); return; }
+  if (x < 0) {
+    hume_buf_putc(out, '-');
+    x = -x;
+  }
   char digits[24];
-  int n = 0;
-  const char *p = tmp;
-  bool neg = false;
-  if (*p == '-') { neg = true; p++; }
-  for (; *p && *p != 'e'; p++)
-    if (*p != '.') digits[n++] = *p;
-  int exp10 = atoi(p + 1);
-  while (n > 1 && digits[n - 1] == '0') n--;
-  digits[n] = 0;
-  int kk = exp10 + 1; /* position of the decimal point */
-  int k = kk - n;
-  if (neg) hume_buf_putc(out, '-');
-  if (k >= 0 && kk <= 16) {
+  int n;
+  int k = shortest_digits(x, digits, &n);
+  if (k <= n && n <= 21) {
+    hume_buf_push(out, digits, (size_t)k);
+    for (int i = k; i < n; i++) hume_buf_putc(out, '0');
+  } else if (0 < n && n <= 21) {
     hume_buf_push(out, digits, (size_t)n);
-    for (int i = 0; i < k; i++) hume_buf_putc(out, '0');
-    hume_buf_puts(out, ".0");
-  } else if (kk > 0 && kk <= 16) {
-    hume_buf_push(out, digits, (size_t)kk);
     hume_buf_putc(out, '.');
-    hume_buf_push(out, digits + kk, (size_t)(n - kk));
-  } else if (kk > -5 && kk <= 0) {
+    hume_buf_push(out, digits + n, (size_t)(k - n));
+  } else if (-6 < n && n <= 0) {
     hume_buf_puts(out, "0.");
-    for (int i = 0; i < -kk; i++) hume_buf_putc(out, '0');
-    hume_buf_push(out, digits, (size_t)n);
+    for (int i = n; i < 0; i++) hume_buf_putc(out, '0');
+    hume_buf_push(out, digits, (size_t)k);
   } else {
     hume_buf_putc(out, digits[0]);
-    if (n > 1) {
+    if (k > 1) {
       hume_buf_putc(out, '.');
-      hume_buf_push(out, digits + 1, (size_t)(n - 1));
+      hume_buf_push(out, digits + 1, (size_t)(k - 1));
     }
-    hume_buf_printf(out, "e%+d", kk - 1);
+    hume_buf_printf(out, "e%+d", n - 1);
   }
 }
 
+bool hume_json_f64(const hume_json *v, double *out) {
+  if (!v || v->type != HUME_JSON_NUMBER) return false;
+  *out = literal_double(v->u.number.text, v->u.number.len);
+  return true;
+}
+
 static void write_number(hume_buf *out, const char *t, size_t n) {
-  if (is_integer_literal(t, n)) {
-    bool neg = t[0] == '-';
-    uint64_t mag;
-    if (digits_u64(t + neg, n - neg, &mag) && (!neg || (mag != 0 && mag <= (uint64_t)INT64_MAX + 1))) {
-      hume_buf_push(out, t, n); /* JSON forbids leading zeros: already canonical */
-      return;
-    }
+  if (exact_integer(t, n)) {
+    /* JSON forbids leading zeros: already canonical, but for -0 */
+    if (n == 2 && t[0] == '-' && t[1] == '0') hume_buf_putc(out, '0');
+    else hume_buf_push(out, t, n);
+    return;
   }
-  char tmp[64];
-  char *heap = NULL;
-  const char *s = tmp;
-  if (n < sizeof tmp) {
-    memcpy(tmp, t, n);
-    tmp[n] = 0;
-  } else {
-    heap = malloc(n + 1);
-    if (!heap) oom();
-    memcpy(heap, t, n);
-    heap[n] = 0;
-    s = heap;
-  }
-  write_f64(out, strtod(s, NULL));
-  free(heap);
+  hume_buf_f64(out, literal_double(t, n));
 }
 
 static int compare_keys(const char *a, size_t al, const char *b, size_t bl) {
@@ -673,6 +764,180 @@ void hume_json_write(hume_buf *out, const hume_json *v) {
       return;
     }
   }
+}
+
+/* ------------------------------------------------------------ canonical check */
+
+/* A scan of JSON text that is already canonical: what hume_json_write
+ * writes (no whitespace, keys strictly increasing, canonical escapes and
+ * numbers), without building anything. */
+typedef struct {
+  const unsigned char *p;
+  const unsigned char *end;
+  int depth;
+  hume_buf scratch;
+} canon_scan;
+
+static bool canon_value(canon_scan *s);
+
+/* A string at s->p in canonical form; its body (escapes included) in
+ * [*body, *body + *len), *escaped when it has an escape. */
+static bool canon_string(canon_scan *s, const unsigned char **body, size_t *len, bool *escaped) {
+  const unsigned char *p = ++s->p;
+  *body = p;
+  *escaped = false;
+  for (;;) {
+    while (p < s->end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++; /* plain ASCII */
+    if (p >= s->end || *p == '"') break;
+    unsigned char c = *p;
+    if (c == '\\') {
+      *escaped = true;
+      if (s->end - p < 2) return false;
+      unsigned char e = p[1];
+      if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        p += 2;
+        continue;
+      }
+      /* \u00XX, lowercase, only for a control character without a short form */
+      if (e != 'u' || s->end - p < 6 || p[2] != '0' || p[3] != '0' || (p[4] != '0' && p[4] != '1')) return false;
+      int lo = hex_digit(p[5]);
+      if (lo < 0 || (p[5] >= 'A' && p[5] <= 'F')) return false;
+      unsigned cp = (unsigned)((p[4] - '0') * 16 + lo);
+      if (cp == '\b' || cp == '\f' || cp == '\n' || cp == '\r' || cp == '\t') return false;
+      p += 6;
+    } else if (c < 0x20) {
+      return false;
+    } else if (c < 0x80) {
+      p++;
+    } else {
+      size_t k = utf8_len(p, s->end);
+      if (!k) return false;
+      p += k;
+    }
+  }
+  if (p >= s->end) return false;
+  *len = (size_t)(p - *body);
+  s->p = p + 1;
+  return true;
+}
+
+static bool canon_number(canon_scan *s) {
+  const unsigned char *start = s->p, *p = s->p, *end = s->end;
+  if (p < end && *p == '-') p++;
+  if (p >= end || !is_digit(*p)) return false;
+  if (*p == '0') p++;
+  else while (p < end && is_digit(*p)) p++;
+  if (p < end && *p == '.') {
+    p++;
+    if (p >= end || !is_digit(*p)) return false;
+    while (p < end && is_digit(*p)) p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || !is_digit(*p)) return false;
+    while (p < end && is_digit(*p)) p++;
+  }
+  s->p = p;
+  const char *t = (const char *)start;
+  size_t n = (size_t)(p - start);
+  if (exact_integer(t, n)) return !(n == 2 && t[0] == '-' && t[1] == '0');
+  hume_buf_clear(&s->scratch);
+  hume_buf_f64(&s->scratch, literal_double(t, n));
+  return s->scratch.len == n && memcmp(s->scratch.ptr, t, n) == 0;
+}
+
+static bool canon_word(canon_scan *s, const char *word) {
+  size_t n = strlen(word);
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return false;
+  s->p += n;
+  return true;
+}
+
+static bool canon_value(canon_scan *s) {
+  if (s->p >= s->end) return false;
+  switch (*s->p) {
+    case 'n': return canon_word(s, "null");
+    case 't': return canon_word(s, "true");
+    case 'f': return canon_word(s, "false");
+    case '"': {
+      const unsigned char *body;
+      size_t len;
+      bool escaped;
+      return canon_string(s, &body, &len, &escaped);
+    }
+    case '[':
+      if (++s->depth > MAX_DEPTH) return false;
+      s->p++;
+      if (s->p < s->end && *s->p == ']') {
+        s->p++;
+      } else {
+        for (;;) {
+          if (!canon_value(s)) return false;
+          if (s->p < s->end && *s->p == ',') { s->p++; continue; }
+          if (s->p < s->end && *s->p == ']') { s->p++; break; }
+          return false;
+        }
+      }
+      s->depth--;
+      return true;
+    case '{': {
+      if (++s->depth > MAX_DEPTH) return false;
+      s->p++;
+      if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        s->depth--;
+        return true;
+      }
+      const unsigned char *prev = NULL;
+      size_t prev_len = 0;
+      bool prev_escaped = false;
+      for (;;) {
+        if (s->p >= s->end || *s->p != '"') return false;
+        const unsigned char *key;
+        size_t key_len;
+        bool escaped;
+        if (!canon_string(s, &key, &key_len, &escaped)) return false;
+        if (prev) {
+          /* raw bytes order as the decoded keys when neither has an escape */
+          if (escaped || prev_escaped) return false;
+          if (compare_keys((const char *)prev, prev_len, (const char *)key, key_len) >= 0) return false;
+        }
+        prev = key;
+        prev_len = key_len;
+        prev_escaped = escaped;
+        if (s->p >= s->end || *s->p != ':') return false;
+        s->p++;
+        if (!canon_value(s)) return false;
+        if (s->p < s->end && *s->p == ',') { s->p++; continue; }
+        if (s->p < s->end && *s->p == '}') { s->p++; break; }
+        return false;
+      }
+      s->depth--;
+      return true;
+    }
+    default:
+      return (*s->p == '-' || is_digit(*s->p)) && canon_number(s);
+  }
+}
+
+bool hume_json_is_canonical(const void *text, size_t len) {
+  canon_scan s = {text, (const unsigned char *)text + len, 0, {0}};
+  bool ok = canon_value(&s) && s.p == s.end;
+  hume_buf_free(&s.scratch);
+  return ok;
+}
+
+bool hume_json_canonicalize(hume_buf *out, const void *text, size_t len, const char **error) {
+  if (hume_json_is_canonical(text, len)) {
+    hume_buf_push(out, text, len);
+    return true;
+  }
+  hume_arena arena = {0};
+  const hume_json *v = hume_json_parse(&arena, text, len, error);
+  if (v) hume_json_write(out, v);
+  hume_arena_free(&arena);
+  return v != NULL;
 }
 
 /* ------------------------------------------------------------ maps */

@@ -4,13 +4,20 @@
  * - hume_buf:   a growable byte buffer (for snapshots, messages, answers);
  * - hume_json:  a parsed JSON value (parse event data, snapshots, queries);
  *               hume_json_write() emits it as *canonical* JSON: object keys
- *               sorted by code point, no whitespace, strings escaped and
- *               numbers written exactly as Rust's serde_json writes them, so
- *               C states are byte-identical to the Rust, Python and JS kits';
+ *               sorted by code point, no whitespace, strings escaped as
+ *               serde_json does, numbers as below, so C states are
+ *               byte-identical to the Rust, Python and JS kits';
  * - hume_map:   a string-keyed hash map with sorted iteration, the usual
  *               shape of a projection's state.
  *
  * Parsed values live in a hume_arena and are freed all at once.
+ *
+ * Numbers, as in every Hume kit: an integer literal within the 64-bit range
+ * (-2^63 ..= 2^64 - 1) is that exact integer, written back as is (`-0` as
+ * `0`); every other number is the correctly rounded double, written as
+ * ECMAScript's Number.prototype.toString does (shortest round-trip digits;
+ * positional from 1e-6 up to 1e21, else 1e-7 / 1e+21 / 1.5e+300; 2.0 as 2;
+ * -0.0 as 0). A number too large for a double (1e400) does not parse.
  */
 #ifndef HUME_JSON_H
 #define HUME_JSON_H
@@ -42,6 +49,8 @@ void hume_buf_printf(hume_buf *b, const char *fmt, ...) __attribute__((format(pr
 void hume_buf_json_string(hume_buf *b, const char *s, size_t len);
 /** Append a signed integer. */
 void hume_buf_i64(hume_buf *b, int64_t v);
+/** Append a double as canonical JSON (see "Numbers" above; NaN and infinities as null). */
+void hume_buf_f64(hume_buf *b, double v);
 void hume_buf_clear(hume_buf *b);
 void hume_buf_free(hume_buf *b);
 
@@ -123,8 +132,20 @@ const char *hume_json_str(const hume_json *v, size_t *len);
  */
 bool hume_json_i64(const hume_json *v, int64_t *out);
 
+/** True when `v` is a number; stores the nearest double in *out. */
+bool hume_json_f64(const hume_json *v, double *out);
+
 /** Append `v` as canonical JSON. */
 void hume_json_write(hume_buf *out, const hume_json *v);
+
+/** Whether the `len` bytes at `text` are canonical JSON already (what hume_json_write writes). */
+bool hume_json_is_canonical(const void *text, size_t len);
+
+/**
+ * Rewrite the `len` bytes of JSON text at `text` canonically into `out`.
+ * False (nothing appended) when the text is not JSON; *error says why.
+ */
+bool hume_json_canonicalize(hume_buf *out, const void *text, size_t len, const char **error);
 
 /* ------------------------------------------------------------ maps */
 

@@ -89,7 +89,7 @@ static hume_status hume_test_apply(const char *kind, const char *data, hume_buf 
     const char *why = NULL;
     parsed = hume_json_parse(&arena, data, strlen(data), &why);
     if (!parsed) {
-      hume_buf_printf(msg, "event data is not valid JSON: %s", why);
+      hume_buf_printf(msg, "invalid data for event kind `%s`: not valid JSON: %s", kind, why);
       status = HUME_REJECTED;
       goto done;
     }
@@ -101,10 +101,18 @@ done:
   return status;
 }
 
-/** The current snapshot as a malloc'd C string. */
+/** The current snapshot as a malloc'd C string: canonical JSON, as the
+ *  component returns it (rewritten when hume_snapshot's output is not). */
 static char *hume_test_snapshot(void) {
   hume_buf out = {0};
   hume_snapshot(&out);
+  if (!hume_json_is_canonical(out.ptr, out.len)) {
+    hume_buf canonical = {0};
+    if (hume_json_canonicalize(&canonical, out.ptr, out.len, NULL)) {
+      hume_buf_free(&out);
+      out = canonical;
+    }
+  }
   hume_buf_putc(&out, 0);
   return (char *)out.ptr;
 }

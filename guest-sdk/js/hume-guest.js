@@ -27,11 +27,11 @@
 //   ...) is reported as `rejected` with its name and message.
 //
 // State is serialised as canonical JSON (`canonicalJson`): keys sorted by
-// code point, no whitespace, UTF-8, floats written as Rust's serde_json
+// code point, no whitespace, UTF-8, numbers as Number.prototype.toString
 // writes them, so the same events give byte-identical snapshots in every
-// language Hume supports. (JavaScript has one number type: an integral float
-// such as 2.0 is written `2`, and integers beyond 2^53 lose precision; keep
-// such numbers out of states that must match other languages.)
+// language Hume supports. Event data, snapshots and queries are read with
+// `parseJson`: an integer literal beyond 2^53 - 1 arrives as a BigInt
+// (12345678901234567n), so no digit is lost.
 //
 // This module has no component imports: `node --test` runs it as is (see
 // `Harness`).
@@ -73,37 +73,148 @@ export class BatchFailure extends Error {
 }
 
 // ------------------------------------------------------------ canonical JSON
+//
+// One number model in every Hume kit: an integer literal within the 64-bit
+// range (-2^63 ..= 2^64 - 1) is that exact integer; every other number is the
+// correctly rounded double; a number too large for a double is refused.
+// Written back: integers as their digits, doubles as Number.prototype.toString
+// writes them (shortest round-trip digits, `2.0` as `2`, `-0` as `0`,
+// exponent form below 1e-6 and from 1e21: `1e-7`, `1e+21`).
+//
+// JavaScript numbers are doubles, so an integer literal beyond 2^53 - 1
+// (within 64 bits, e.g. 12345678901234567) is read as a BigInt, which keeps
+// every digit; every other number is a plain number.
 
-/**
- * Format a double as Rust's serde_json (1.0.154, zmij) does: shortest
- * round-trip digits; fixed notation when the decimal exponent is in -5..=15,
- * else `1.5e+300` / `1e-7`.
- */
-function formatFloat(x) {
-  if (!Number.isFinite(x)) return "null";
-  if (Object.is(x, -0)) return "-0.0";
-  const neg = x < 0;
-  const exp = (neg ? -x : x).toExponential(); // shortest round-trip digits
-  const e = exp.indexOf("e");
-  const digits = exp.slice(0, e).replace(".", "");
-  const point = Number(exp.slice(e + 1)) + 1; // decimal point position
-  const n = digits.length;
-  const k = point - n;
-  let out;
-  if (k >= 0 && point <= 16) out = digits + "0".repeat(k) + ".0";
-  else if (point > 0 && point <= 16) out = digits.slice(0, point) + "." + digits.slice(point);
-  else if (point > -5 && point <= 0) out = "0." + "0".repeat(-point) + digits;
-  else {
-    const e = point - 1;
-    const exp = (e >= 0 ? "e+" : "e-") + Math.abs(e);
-    out = n === 1 ? digits + exp : digits[0] + "." + digits.slice(1) + exp;
-  }
-  return neg ? "-" + out : out;
-}
+const MIN_INT = -(2n ** 63n);
+const MAX_INT = 2n ** 64n - 1n;
 
 function formatNumber(x) {
-  if (Number.isInteger(x) && Math.abs(x) < 1e21) return String(x);
-  return formatFloat(x);
+  return Number.isFinite(x) ? String(x) : "null";
+}
+
+function formatBigInt(v) {
+  // Beyond the 64-bit range an integer is a double, as every kit reads it.
+  return v >= MIN_INT && v <= MAX_INT ? v.toString() : formatNumber(Number(v));
+}
+
+const INTEGER = /^-?\d+$/;
+
+/** The value of the number literal `text` that JSON.parse read as `value`. */
+function exactNumber(value, text) {
+  if (!Number.isFinite(value)) throw new SyntaxError(`number out of range: ${text.slice(0, 40)}`);
+  if (Number.isSafeInteger(value) || !INTEGER.test(text)) return value;
+  // An integer literal beyond 2^53 - 1: exact as a BigInt (even one a double
+  // holds exactly, such as 2^63: String(2 ** 63) is 9223372036854776000).
+  const exact = BigInt(text);
+  return exact < MIN_INT || exact > MAX_INT ? value : exact; // beyond 64 bits: a double
+}
+
+// Whether JSON.parse hands a reviver the source text of numbers (ES2025;
+// StarlingMonkey has it, Node.js 20 does not).
+let reviverSeesSource = false;
+JSON.parse("0", (key, value, context) => {
+  reviverSeesSource = context !== undefined && context.source === "0";
+  return value;
+});
+
+function reviveNumber(key, value, context) {
+  return typeof value === "number" ? exactNumber(value, context.source) : value;
+}
+
+// An integer of 16 digits or more (maybe beyond 2^53), or an exponent of
+// three digits (maybe beyond a double): those texts need the slow path.
+const SLOW_NUMBERS = /\d{16}|[eE][-+]?\d{3}/;
+
+/**
+ * Parse JSON text as every Hume kit does (see above): JSON.parse, except
+ * that exact integers beyond 2^53 become BigInts and numbers too large for
+ * a double are refused (SyntaxError).
+ */
+export function parseJson(text) {
+  if (!SLOW_NUMBERS.test(text)) return JSON.parse(text);
+  return reviverSeesSource ? JSON.parse(text, reviveNumber) : parseSlowly(text);
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?/y;
+
+/** A JSON parser that sees each number's text, for engines whose reviver does not. */
+function parseSlowly(text) {
+  let i = 0;
+  const fail = (what) => {
+    throw new SyntaxError(`${what} at position ${i}`);
+  };
+  const space = () => {
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c !== 32 && c !== 9 && c !== 10 && c !== 13) break;
+      i++;
+    }
+  };
+  const string = () => {
+    const start = i++;
+    while (i < text.length && text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+    if (i >= text.length) fail("Unterminated string");
+    i++;
+    return JSON.parse(text.slice(start, i)); // escapes and control characters as JSON.parse
+  };
+  const value = () => {
+    space();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const object = {};
+      space();
+      if (text[i] === "}") {
+        i++;
+        return object;
+      }
+      for (;;) {
+        space();
+        if (text[i] !== '"') fail("Expected a string key");
+        const key = string();
+        space();
+        if (text[i++] !== ":") fail("Expected ':'");
+        // an own property even for "__proto__", as JSON.parse makes it
+        Object.defineProperty(object, key, { value: value(), writable: true, enumerable: true, configurable: true });
+        space();
+        const next = text[i++];
+        if (next === "}") return object;
+        if (next !== ",") fail("Expected ',' or '}'");
+      }
+    }
+    if (c === "[") {
+      i++;
+      const array = [];
+      space();
+      if (text[i] === "]") {
+        i++;
+        return array;
+      }
+      for (;;) {
+        array.push(value());
+        space();
+        const next = text[i++];
+        if (next === "]") return array;
+        if (next !== ",") fail("Expected ',' or ']'");
+      }
+    }
+    if (c === '"') return string();
+    for (const [word, literal] of [["true", true], ["false", false], ["null", null]]) {
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return literal;
+      }
+    }
+    NUMBER.lastIndex = i;
+    const match = NUMBER.exec(text);
+    if (!match) fail("Unexpected token");
+    i += match[0].length;
+    return exactNumber(Number(match[0]), match[0]);
+  };
+  const result = value();
+  space();
+  if (i < text.length) fail("Unexpected non-whitespace character after JSON");
+  return result;
 }
 
 function byCodePoint(a, b) {
@@ -140,12 +251,18 @@ function encode(value, out) {
       out.push(value ? "true" : "false");
       return;
     case "bigint":
-      out.push(value.toString());
+      out.push(formatBigInt(value));
       return;
     case "object":
       if (value === null) {
         out.push("null");
         return;
+      }
+      if (value instanceof Map || value instanceof Set) {
+        // JSON.stringify would write {} and lose every entry.
+        throw new TypeError(
+          `a ${value.constructor.name} is not JSON: turn it into an object or array (dumpState)`,
+        );
       }
       if (Array.isArray(value)) {
         out.push("[");
@@ -193,7 +310,7 @@ const decoder = new TextDecoder();
 
 function parseData(bytes) {
   if (!bytes || bytes.length === 0) return null;
-  return JSON.parse(decoder.decode(bytes));
+  return parseJson(decoder.decode(bytes));
 }
 
 let hostLog = null;
@@ -237,7 +354,7 @@ export function plugin(def) {
         try {
           data = parseData(event.data);
         } catch (err) {
-          throw new Rejected(`event data is not valid JSON: ${err.message}`);
+          throw new Rejected(`invalid data for event kind \`${event.kind}\`: not valid JSON: ${err.message}`);
         }
         s = handle(s, event.kind, data, event);
       } catch (err) {
@@ -261,7 +378,7 @@ export function plugin(def) {
     restore(projection, bytes) {
       let parsed;
       try {
-        parsed = JSON.parse(decoder.decode(bytes));
+        parsed = parseJson(decoder.decode(bytes));
       } catch (err) {
         throw `snapshot is not valid JSON: ${err.message}`;
       }
@@ -290,7 +407,7 @@ export function plugin(def) {
     query(request) {
       if (!def.query) throw "this projection answers no queries";
       try {
-        const parsed = request.length ? JSON.parse(decoder.decode(request)) : null;
+        const parsed = request.length ? parseJson(decoder.decode(request)) : null;
         return encoder.encode(canonicalJson(def.query(state, parsed)));
       } catch (err) {
         throw err instanceof Error ? err.message : String(err);
@@ -340,7 +457,7 @@ export class Harness {
         stream,
         revision: this.position,
         kind,
-        data: data === null || data === undefined ? new Uint8Array() : encoder.encode(JSON.stringify(data)),
+        data: data === null || data === undefined ? new Uint8Array() : encoder.encode(canonicalJson(data)),
         metadata: new Uint8Array(),
         timestamp: 0n,
       };
@@ -361,6 +478,6 @@ export class Harness {
 
   /** Ask a query (a JSON-able value); returns the parsed answer. */
   query(request) {
-    return JSON.parse(decoder.decode(this.plugin.query(encoder.encode(JSON.stringify(request)))));
+    return parseJson(decoder.decode(this.plugin.query(encoder.encode(canonicalJson(request)))));
   }
 }

@@ -36,8 +36,11 @@ the state as it was before the failing event.
   message, rather than crashing the component.
 
 State is serialised as canonical JSON (:func:`canonical_json`): keys sorted,
-no whitespace, UTF-8, so the same events give byte-identical snapshots in
-every language Hume supports.
+no whitespace, UTF-8, numbers as ECMAScript writes them, so the same events
+give byte-identical snapshots in every language Hume supports. Event data,
+snapshots and queries are read with :func:`loads` (integers beyond 64 bits
+become doubles; numbers too large for a double are refused, as in every
+other kit).
 
 This module does not need the component bindings to be imported: tests run
 it in plain CPython (see :class:`Harness`).
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 __all__ = [
     "Projection",
@@ -56,6 +60,7 @@ __all__ = [
     "Harness",
     "BatchFailure",
     "canonical_json",
+    "loads",
     "plugin",
     "log",
 ]
@@ -148,51 +153,65 @@ class BatchFailure(Exception):
 
 
 # ---------------------------------------------------------------- canonical JSON
+#
+# One number model in every Hume kit: an integer literal within the 64-bit
+# range (-2**63 ..= 2**64 - 1) is that exact integer; every other number is
+# the correctly rounded double; a number too large for a double is refused.
+# Written back: integers as their digits, doubles as ECMAScript's
+# Number.prototype.toString (shortest round-trip digits, `2.0` as `2`, `-0.0`
+# as `0`, exponent form below 1e-6 and from 1e21: `1e-7`, `1e+21`).
+
+_MIN_INT = -(2**63)
+_MAX_INT = 2**64 - 1
+
 
 def _format_float(x: float) -> str:
-    """Format a float exactly as Rust's serde_json (1.0.154, zmij) does, so
-    that states holding floats are byte-identical across languages: shortest
-    round-trip digits; fixed notation when the decimal exponent is in
-    -5..=15 (``0.00001``, ``1000000000000000.0``), else ``1.5e+300`` /
-    ``1e-7``."""
-    if not math.isfinite(x):
-        return "null"  # serde_json writes non-finite floats as null
-    r = repr(x)
-    neg = r.startswith("-")
+    """A double as ECMAScript's Number.prototype.toString writes it (RFC
+    8785): the shortest digits that read back to `x`; positional from 1e-6
+    up to 1e21 (``0.000001``, ``100000000000000000000``), exponent form
+    outside (``1e-7``, ``1e+21``, ``1.5e+300``); no fraction for an
+    integral value (``2``); ``0`` for -0.0; ``null`` for NaN and infinities."""
+    if x != x or x in (math.inf, -math.inf):
+        return "null"
+    if x == 0:
+        return "0"
+    r = repr(x)  # shortest round-trip digits, closest to x
+    neg = r[0] == "-"
     if neg:
         r = r[1:]
-    if "e" in r:
-        mant, exp = r.split("e")
-        exp = int(exp)
-    else:
-        mant, exp = r, 0
-    if "." in mant:
-        ip, fp = mant.split(".")
-    else:
-        ip, fp = mant, ""
+    mant, _, exp = r.partition("e")
+    ip, _, fp = mant.partition(".")
     digits = (ip + fp).lstrip("0")
-    # position of the decimal point relative to the start of `digits`
-    point = len(ip) + exp - (len(ip + fp) - len((ip + fp).lstrip("0")))
+    # the value is 0.DIGITS x 10**n
+    n = len(ip) + (int(exp) if exp else 0) - (len(ip + fp) - len(digits))
     digits = digits.rstrip("0")
-    if not digits:
-        return "-0.0" if neg else "0.0"
-    n = len(digits)
-    k = point - n  # value = digits * 10^k
-    kk = point
-    if 0 <= k and kk <= 16:
-        out = digits + "0" * k + ".0"
-    elif 0 < kk <= 16:
-        out = digits[:kk] + "." + digits[kk:]
-    elif -5 < kk <= 0:
-        out = "0." + "0" * (-kk) + digits
+    k = len(digits)
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * -n + digits
     else:
-        e = kk - 1
-        exp = ("e+" if e >= 0 else "e-") + str(abs(e))
-        out = digits + exp if n == 1 else digits[0] + "." + digits[1:] + exp
+        e = n - 1
+        out = (digits if k == 1 else digits[0] + "." + digits[1:]) + ("e+" if e >= 0 else "e-") + str(abs(e))
     return "-" + out if neg else out
 
 
+def _format_int(v: int) -> str:
+    # Beyond the 64-bit range an integer is a double, as every kit reads it.
+    return int.__repr__(v) if _MIN_INT <= v <= _MAX_INT else _format_float(float(v))
+
+
 _ENCODE_STR = json.encoder.encode_basestring  # escapes like serde_json (non-ASCII kept)
+
+
+def _key(key) -> str:
+    if type(key) is str:
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        return int.__repr__(key)  # as Rust's serde_json writes integer keys
+    raise TypeError(f"state keys must be strings, found {key!r}")
 
 
 def _encode(value, out: list) -> None:
@@ -205,21 +224,23 @@ def _encode(value, out: list) -> None:
     elif isinstance(value, str):
         out.append(_ENCODE_STR(value))
     elif isinstance(value, int):
-        out.append(int.__repr__(value))
+        out.append(_format_int(value))
     elif isinstance(value, float):
         out.append(_format_float(value))
     elif isinstance(value, dict):
         if not value:
             out.append("{}")
             return
+        pairs = value.items() if _str_keys(value) else [(_key(k), v) for k, v in value.items()]
+        items = sorted(pairs, key=_first)
         sep = "{"
-        for key in sorted(value):
-            if not isinstance(key, str):
-                raise TypeError(f"state keys must be strings, found {key!r}")
+        for i, (key, item) in enumerate(items):
+            if i + 1 < len(items) and items[i + 1][0] == key:
+                raise ValueError(f"state key {key!r} appears twice (as a string and an integer)")
             out.append(sep)
             out.append(_ENCODE_STR(key))
             out.append(":")
-            _encode(value[key], out)
+            _encode(item, out)
             sep = ","
         out.append("}")
     elif isinstance(value, (list, tuple)):
@@ -236,32 +257,87 @@ def _encode(value, out: list) -> None:
         raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r}")
 
 
-def _has_float(value) -> bool:
-    if isinstance(value, float):
+def _first(pair):
+    return pair[0]
+
+
+def _str_keys(d: dict) -> bool:
+    for k in d:
+        if type(k) is not str:
+            return False
+    return True
+
+
+def _plain(value) -> bool:
+    """True when json.dumps already writes `value` canonically: no float, no
+    integer beyond 64 bits, string keys only (plain types, no subclasses)."""
+    t = type(value)
+    if t is str or t is bool or value is None:
         return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_float(v) for v in value)
+    if t is int:
+        return _MIN_INT <= value <= _MAX_INT
+    if t is dict:
+        for k, v in value.items():
+            if type(k) is not str or not _plain(v):
+                return False
+        return True
+    if t is list or t is tuple:
+        for v in value:
+            if not _plain(v):
+                return False
+        return True
     return False
 
 
 def canonical_json(value) -> bytes:
     """Canonical JSON bytes of `value`: object keys sorted (by code point),
-    no whitespace, UTF-8 without escaping non-ASCII, floats as Rust's
-    serde_json writes them. The same text Hume's Rust, JS and C kits produce."""
-    if not _has_float(value):
-        # Fast path: the C encoder gives the same bytes when no float is involved.
-        try:
-            return json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                allow_nan=False,
-            ).encode("utf-8")
-        except TypeError:
-            pass  # non-string keys: let _encode name the problem
+    no whitespace, UTF-8 without escaping non-ASCII, numbers as described
+    above. The same bytes Hume's Rust, JS and C kits write for the same
+    state."""
+    if _plain(value):
+        # Fast path: the C encoder gives the same bytes.
+        return json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+        ).encode("utf-8")
     out: list = []
     _encode(value, out)
     return "".join(out).encode("utf-8")
+
+
+def _int_or_double(text: str):
+    value = int(text)
+    if _MIN_INT <= value <= _MAX_INT:
+        return value
+    return _double(text)
+
+
+def _double(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+# An integer of 19 digits or more (maybe beyond 64 bits), or an exponent of
+# three digits (maybe beyond a double): read those numbers one by one.
+_SLOW_NUMBERS = re.compile(rb"\d{19}|[eE][-+]?\d{3}")
+
+
+def loads(data):
+    """Parse JSON text (bytes or str) as every Hume kit does: integers beyond
+    64 bits are doubles, numbers too large for a double and NaN/Infinity are
+    refused (ValueError)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if _SLOW_NUMBERS.search(data):
+        return json.loads(
+            data, parse_int=_int_or_double, parse_float=_double, parse_constant=_no_constant
+        )
+    return json.loads(data, parse_constant=_no_constant)
 
 
 # ---------------------------------------------------------------- the engine
@@ -269,7 +345,7 @@ def canonical_json(value) -> bytes:
 def _parse(data: bytes):
     if not data:
         return None
-    return json.loads(data)
+    return loads(data)
 
 
 class _Engine:
@@ -290,7 +366,7 @@ class _Engine:
     def restore(self, projection: str, state: bytes) -> None:
         self.projection = projection
         try:
-            parsed = json.loads(state)
+            parsed = loads(state)
         except ValueError as err:
             raise ValueError(f"snapshot is not valid JSON: {err}") from None
         self.state = self.p.restore_state(parsed)
@@ -306,7 +382,9 @@ class _Engine:
                 try:
                     data = _parse(event.data)
                 except ValueError as err:
-                    raise Rejected(f"event data is not valid JSON: {err}") from None
+                    raise Rejected(
+                        f"invalid data for event kind `{event.kind}`: not valid JSON: {err}"
+                    ) from None
                 state = handle(state, event.kind, data, event)
             except (UnknownEvent, Rejected) as err:
                 self.state = state
@@ -324,7 +402,7 @@ class _Engine:
 
     def query(self, request: bytes) -> bytes:
         try:
-            parsed = json.loads(request) if request else None
+            parsed = loads(request) if request else None
         except ValueError as err:
             raise ValueError(f"query is not valid JSON: {err}") from None
         return canonical_json(self.p.query(self.state, parsed))
@@ -364,7 +442,7 @@ class Harness:
             kind, data = item[0], item[1]
             stream = item[2] if len(item) > 2 else "test"
             self.position += 1
-            raw = b"" if data is None else json.dumps(data).encode()
+            raw = b"" if data is None else canonical_json(data)
             batch.append(Event(self.position, stream, self.position, kind, raw))
         self.engine.handle_events(batch)
 
@@ -378,7 +456,7 @@ class Harness:
 
     def query(self, request) -> object:
         """Ask a query (a JSON-able value); returns the parsed answer."""
-        return json.loads(self.engine.query(json.dumps(request).encode()))
+        return loads(self.engine.query(canonical_json(request)))
 
 
 # ---------------------------------------------------------------- logging

@@ -103,11 +103,13 @@ pub fn apply_batch<'a, P: Projection>(
     Ok(())
 }
 
-/// The state as JSON bytes. Serialising a well-formed state cannot fail; a
-/// state that cannot be JSON (e.g. a map with non-string keys) is a bug in
-/// the projection and panics with a message saying so.
+/// The state as [canonical JSON](crate::canonical) bytes: keys sorted
+/// whatever the state's type, no whitespace, numbers as every Hume kit
+/// writes them. Serialising a well-formed state cannot fail; a state that
+/// cannot be JSON (e.g. a map with non-string keys) is a bug in the
+/// projection and panics with a message saying so.
 pub fn snapshot<P: Projection>(state: &P) -> Vec<u8> {
-    match serde_json::to_vec(state) {
+    match crate::canonical::to_vec(state) {
         Ok(bytes) => bytes,
         Err(err) => panic!(
             "the projection state cannot be serialised as JSON: {err} \
@@ -248,7 +250,8 @@ mod tests {
             last_position: 9,
         };
         let bytes = snapshot(&s);
-        assert_eq!(bytes, br#"{"total":-4,"last_position":9}"#);
+        // fields sorted, not in declaration order
+        assert_eq!(bytes, br#"{"last_position":9,"total":-4}"#);
         assert_eq!(restore::<Sum>(&bytes).unwrap(), s);
         let err = restore::<Sum>(br#"{"total":"x"}"#).unwrap_err();
         assert!(err.contains("not a state of this projection"), "{err}");

@@ -49,9 +49,11 @@
 //! How events are decoded: see [`decode`]. A kind the event enum does not
 //! know is answered `unknown-event` without touching the state; data that
 //! does not fit the variant is `rejected` with serde's message. State is
-//! snapshotted and restored as JSON with serde; use `BTreeMap` or
-//! [`StateMap`] (not a plain `HashMap`) so the JSON is canonical (sorted
-//! keys) and identical across languages.
+//! snapshotted as [`canonical`] JSON (keys sorted whatever the type, no
+//! whitespace, numbers as ECMAScript writes them), the same bytes every
+//! Hume kit writes for the same state, and restored with serde. Prefer
+//! `BTreeMap` or [`StateMap`] for maps: their keys come sorted, so the
+//! snapshot is written straight through.
 //!
 //! The SDK logic ([`apply`], [`apply_batch`], [`snapshot`], [`restore`]) is
 //! plain Rust, usable and tested natively; only the generated component glue
@@ -60,6 +62,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub mod canonical;
 pub mod decode;
 pub mod testing;
 
@@ -110,8 +113,10 @@ struct ReadmeDoctests;
 /// A projection: its state (the implementing type) and how each event
 /// changes it.
 ///
-/// The state is serialised with serde as JSON for snapshots, and must
-/// deserialise from what it serialised (checked by the test harness).
+/// The state is serialised with serde as [`canonical`] JSON for snapshots
+/// (object keys sorted, struct fields included, whatever their declaration
+/// order), and must deserialise from what it serialised (checked by the
+/// test harness).
 pub trait Projection: Serialize + DeserializeOwned + Default + 'static {
     /// The events this projection understands, usually a serde enum whose
     /// variant names are the event kinds (`#[serde(rename_all = ...)]` to
@@ -195,14 +200,14 @@ macro_rules! reject {
 }
 
 /// Typed JSON query helper for [`Projection::query`]: parses the request as
-/// `Q`, calls `answer`, serialises its result as JSON.
+/// `Q`, calls `answer`, serialises its result as [`canonical`] JSON.
 pub fn query_json<Q: DeserializeOwned, A: Serialize>(
     request: &[u8],
     answer: impl FnOnce(Q) -> Result<A, String>,
 ) -> Result<Vec<u8>, String> {
     let q: Q = serde_json::from_slice(request).map_err(|e| format!("bad query: {e}"))?;
     let a = answer(q)?;
-    serde_json::to_vec(&a).map_err(|e| format!("cannot serialise the answer: {e}"))
+    canonical::to_vec(&a).map_err(|e| format!("cannot serialise the answer: {e}"))
 }
 
 /// Export `$ty` (a [`Projection`]) as the component's `projection` world.

@@ -3,9 +3,11 @@
 //! through the same projection compiled natively via the SDK, in one run.
 //!
 //! `cargo bench -p hume-tests --bench replay` prints criterion's figures and
-//! a summary line with both rates and their ratio (goal: wasm >= 1M
-//! events/s and >= 0.5x native). `HUME_BENCH_BATCH` overrides the batch size;
-//! `HUME_WASM_PERFMAP=1` names guest functions for `perf`.
+//! summary lines with both rates and their ratio (goal: wasm >= 1M
+//! events/s and >= 0.5x native), and the time of one snapshot of the final
+//! state (`-- zzz-skip` skips criterion's timed loop and keeps those).
+//! `HUME_BENCH_BATCH` overrides the batch size; `HUME_WASM_PERFMAP=1` names
+//! guest functions for `perf`.
 
 use std::time::{Duration, Instant};
 
@@ -90,6 +92,11 @@ async fn replay_wasm(plugin: &Plugin, events: &[RecordedEvent], batch: usize) ->
 
 /// The same projection natively: the SDK's own batch path on `kv::Kv`.
 fn replay_native(events: &[RecordedEvent], batch: usize) -> Vec<u8> {
+    hume_guest::snapshot(&fold_native(events, batch))
+}
+
+/// The final native state.
+fn fold_native(events: &[RecordedEvent], batch: usize) -> kv::Kv {
     let mut state = kv::Kv::default();
     for chunk in events.chunks(batch) {
         hume_guest::apply_batch(
@@ -106,7 +113,41 @@ fn replay_native(events: &[RecordedEvent], batch: usize) -> Vec<u8> {
         )
         .expect("native apply");
     }
-    hume_guest::snapshot(&state)
+    state
+}
+
+/// Best-of-20 time of one snapshot of the final state (10,000 keys,
+/// ~470 KB of canonical JSON), in the wasm plugin and natively: what the
+/// canonical writer costs on the live path, where a snapshot is taken every
+/// `--snapshot-every` events.
+async fn snapshot_times(
+    plugin: &Plugin,
+    events: &[RecordedEvent],
+    batch: usize,
+) -> (Duration, Duration, usize) {
+    let mut instance = plugin
+        .instantiate("bench", Limits::default())
+        .await
+        .expect("instantiate");
+    instance.init_state().await.expect("init-state");
+    for chunk in events.chunks(batch) {
+        instance.handle_events(chunk).await.expect("apply");
+    }
+    let mut wasm = Duration::MAX;
+    let mut bytes = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        bytes = instance.snapshot().await.expect("snapshot").len();
+        wasm = wasm.min(t.elapsed());
+    }
+    let state = fold_native(events, batch);
+    let mut native = Duration::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        std::hint::black_box(hume_guest::snapshot(&state));
+        native = native.min(t.elapsed());
+    }
+    (wasm, native, bytes)
 }
 
 fn bench(c: &mut Criterion) {
@@ -163,6 +204,14 @@ fn bench(c: &mut Criterion) {
         rate(wasm.1),
         rate(native.1),
         rate(wasm.1) / rate(native.1)
+    );
+
+    let (wasm_snapshot, native_snapshot, bytes) =
+        rt.block_on(snapshot_times(&plugin, &events, batch));
+    eprintln!(
+        "SUMMARY snapshot of the final kv state ({bytes} bytes, best of 20): wasm {:.2} ms, native {:.2} ms",
+        wasm_snapshot.as_secs_f64() * 1e3,
+        native_snapshot.as_secs_f64() * 1e3
     );
 
     let mut group = c.benchmark_group("replay_1m_kv");

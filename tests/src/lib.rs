@@ -1,7 +1,7 @@
 //! End-to-end test support: the test plugins built from source, and the
 //! `hume` binary.
 //!
-//! - `KV_WASM`, `COUNTER_WASM`, `BANK_WASM`: the Rust example plugins;
+//! - `KV_WASM`, `COUNTER_WASM`, `BANK_WASM`, `CART_WASM`: the Rust example plugins;
 //!   `HOSTILE_WASM` (misbehaves by event kind: `loop`, `alloc`, `recurse`,
 //!   `panic`, `big-snapshot`, `reject`; counts other kinds) and
 //!   `WRONG_WORLD_WASM` (a component of the world `test:other/other`).

@@ -9,21 +9,44 @@ use hume_tests::server::TestServer;
 use serde_json::{json, Value};
 
 /// Append a conformance file to the log under streams `<prefix>-<stream>`,
-/// one HTTP append per run of events on the same stream; returns the global
-/// position of its first event.
+/// one HTTP append per run of events on the same stream, each event's data
+/// sent as written in the file; returns the global position of its first
+/// event.
 async fn append_file(api: &Api, prefix: &str, file: &str) -> u64 {
+    #[derive(serde::Serialize)]
+    struct NewEvent<'a> {
+        kind: &'a str,
+        data: &'a serde_json::value::RawValue,
+    }
     let events = read_events(file);
+    let http = reqwest::Client::new();
     let mut first = None;
     let mut i = 0;
     while i < events.len() {
         let stream = &events[i].stream;
-        let run: Vec<(&str, Value)> = events[i..]
+        let run: Vec<NewEvent> = events[i..]
             .iter()
             .take_while(|e| &e.stream == stream)
-            .map(|e| (e.kind.as_str(), e.data.clone()))
+            .map(|e| NewEvent {
+                kind: &e.kind,
+                data: &e.data,
+            })
             .collect();
         i += run.len();
-        let outcome = api.append(&format!("{prefix}-{stream}"), &run).await;
+        // written by hand: a serde_json::Value would re-write the numbers
+        let body = format!(r#"{{"events":{}}}"#, serde_json::to_string(&run).unwrap());
+        let response = http
+            .post(format!("{}/streams/{prefix}-{stream}", api.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("append");
+        assert!(
+            response.status().is_success(),
+            "append {file}: {response:?}"
+        );
+        let outcome: Value = response.json().await.expect("append outcome");
         first.get_or_insert(outcome["first_position"].as_u64().expect("first_position"));
     }
     first.expect("a file with events")
@@ -45,8 +68,11 @@ async fn live_projections_agree_across_languages() {
     let files = [
         "kv-basic.ndjson",
         "bank-basic.ndjson",
+        "kv-numbers.ndjson",
         "kv-unknown.ndjson",
         "bank-unopened.ndjson",
+        "kv-number-range.ndjson",
+        "bank-big-amount.ndjson",
     ];
     let mut firsts = Vec::new();
     for (n, file) in files.iter().enumerate() {

@@ -164,6 +164,56 @@ async fn counter_in_wasm_matches_native() {
     assert_eq!(state, json!({"a": 12, "b": 13, "c d": 13, "\u{e9}": 12}));
 }
 
+/// A struct state (fields declared out of alphabetical order) with floats:
+/// the snapshot, in wasm as natively, has its keys sorted at every depth and
+/// the numbers every kit writes; it restores to the same bytes.
+#[tokio::test]
+async fn cart_struct_state_snapshots_canonically() {
+    let raw = |position: u64, kind: &str, data: &str| RecordedEvent {
+        data: data.as_bytes().to_vec(),
+        ..event(position, kind, Value::Null)
+    };
+    let batches = vec![
+        vec![
+            event(
+                1,
+                "item_added",
+                json!({"sku": "pear", "quantity": 2, "price": 1.5}),
+            ),
+            event(
+                2,
+                "item_added",
+                json!({"sku": "apple", "quantity": 3, "price": 0.1}),
+            ),
+            // correctly rounded: 12345678901234568, not ...566
+            raw(
+                3,
+                "item_added",
+                r#"{"sku": "car", "quantity": 1, "price": 12345678901234567.0}"#,
+            ),
+            event(4, "item_removed", json!({"sku": "pear"})),
+        ],
+        vec![
+            event(5, "checked_out", json!({})),
+            event(6, "item_removed", json!({"sku": "apple"})),
+        ],
+    ];
+    let (native_outcomes, native_state) = native::<cart::Cart>(&batches);
+    let (wasm_outcomes, wasm_state) = wasm(hume_tests::CART_WASM, &batches).await;
+    assert_eq!(wasm_outcomes, native_outcomes);
+    assert!(
+        matches!(&wasm_outcomes[1], Err((1, EventError::Rejected(m))) if m.contains("checked out")),
+        "{wasm_outcomes:?}"
+    );
+    let expected = r#"{"checked_out_at":1700000000005,"items":{"apple":{"price":0.1,"quantity":3},"car":{"price":12345678901234568,"quantity":1}},"status":"checked_out","total":12345678901234568}"#;
+    assert_eq!(String::from_utf8_lossy(&native_state), expected);
+    assert_eq!(String::from_utf8_lossy(&wasm_state), expected);
+
+    let mut restored = instance(hume_tests::CART_WASM).await;
+    restored.restore(&wasm_state).await.expect("restore");
+    assert_eq!(restored.snapshot().await.unwrap(), wasm_state);
+}
+
 #[tokio::test]
 async fn describe_reports_crate_name_version_and_variant_kinds() {
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();

@@ -224,12 +224,14 @@ pub fn conformance_dir() -> PathBuf {
     hume_tests::workspace_root().join("tests/conformance")
 }
 
-/// One line of a conformance events file.
+/// One line of a conformance events file. The data is kept as written
+/// (`12345678901234567.0`, `1e400`, `-0`): the plugins must see the exact
+/// text, not what serde_json would write back.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 pub struct EventLine {
     pub stream: String,
     pub kind: String,
-    pub data: serde_json::Value,
+    pub data: Box<serde_json::value::RawValue>,
 }
 
 /// The events of a conformance file, in order (positions 1, 2, ...).
