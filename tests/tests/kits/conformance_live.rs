@@ -52,6 +52,19 @@ async fn append_file(api: &Api, prefix: &str, file: &str) -> u64 {
     first.expect("a file with events")
 }
 
+/// POST a raw append body; the status and the body text.
+async fn http_append_raw(api: &Api, stream: &str, body: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/streams/{stream}", api.url))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("append");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_projections_agree_across_languages() {
     let tmp = hume_tests::temp_dir();
@@ -71,9 +84,22 @@ async fn live_projections_agree_across_languages() {
         "kv-numbers.ndjson",
         "kv-unknown.ndjson",
         "bank-unopened.ndjson",
-        "kv-number-range.ndjson",
         "bank-big-amount.ndjson",
     ];
+    // `kv-number-range.ndjson` holds a number no kit can read (`1e400`): the
+    // live log refuses it at the door (every kit would fault on it), so it
+    // is folded by the library and `hume replay` only. Nothing is written.
+    let refused = http_append_raw(
+        &api,
+        "range-kv-1",
+        r#"{"events":[{"kind":"add","data":{"key":"huge","value":[1,1e400]}}]}"#,
+    )
+    .await;
+    assert_eq!(refused.0, 400, "{:?}", refused.1);
+    assert!(refused.1.contains("events[0].data"), "{}", refused.1);
+    let (code, stream) = api.get("/streams/range-kv-1").await;
+    assert_eq!(code, 200, "{stream}");
+    assert_eq!(stream["events"], json!([]), "nothing was written");
     let mut firsts = Vec::new();
     for (n, file) in files.iter().enumerate() {
         firsts.push(append_file(&api, &format!("f{n}"), file).await);
