@@ -5,6 +5,7 @@
 
 use futures::future::BoxFuture;
 
+use super::blocking;
 use super::db::{Db, CF_PLUGINS, CF_PROJECTIONS};
 use super::log::neutral;
 use crate::deployment::{DeploymentError, DeploymentRecord, DeploymentStore};
@@ -23,18 +24,6 @@ impl std::fmt::Debug for RocksDeployments {
 
 fn failed(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> DeploymentError {
     move |e| DeploymentError::Storage(neutral(stage, e))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, DeploymentError> + Send + 'static,
-) -> Result<T, DeploymentError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
-        Err(DeploymentError::Storage(crate::storage::StorageError::new(
-            "running a deployment store task",
-            crate::storage::StorageErrorKind::Other,
-            join,
-        )))
-    })
 }
 
 /// Records written by Hume 0.1 named the durable snapshot store after this
@@ -90,18 +79,24 @@ impl RocksDeployments {
 impl DeploymentStore for RocksDeployments {
     fn load_all(&self) -> BoxFuture<'_, Result<Vec<DeploymentRecord>, DeploymentError>> {
         let this = self.clone();
-        Box::pin(blocking(move || this.load_all_blocking()))
+        Box::pin(blocking(
+            move || this.load_all_blocking(),
+            DeploymentError::Storage,
+        ))
     }
 
     fn plugin(&self, hash: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>, DeploymentError>> {
         let this = self.clone();
         let hash = hash.to_string();
-        Box::pin(blocking(move || {
-            this.db
-                .raw()
-                .get_cf(&this.db.cf(CF_PLUGINS), hash.as_bytes())
-                .map_err(failed("reading a plugin"))
-        }))
+        Box::pin(blocking(
+            move || {
+                this.db
+                    .raw()
+                    .get_cf(&this.db.cf(CF_PLUGINS), hash.as_bytes())
+                    .map_err(failed("reading a plugin"))
+            },
+            DeploymentError::Storage,
+        ))
     }
 
     fn save(
@@ -111,19 +106,22 @@ impl DeploymentStore for RocksDeployments {
         unused_hashes: Vec<String>,
     ) -> BoxFuture<'_, Result<(), DeploymentError>> {
         let this = self.clone();
-        Box::pin(blocking(move || {
-            let plugins = this.db.cf(CF_PLUGINS);
-            let mut batch = rocksdb::WriteBatch::default();
-            if let Some((hash, wasm)) = &plugin {
-                batch.put_cf(&plugins, hash.as_bytes(), wasm);
-            }
-            for hash in &unused_hashes {
-                batch.delete_cf(&plugins, hash.as_bytes());
-            }
-            let json = serde_json::to_vec(&record).expect("a deployment record serialises");
-            batch.put_cf(&this.db.cf(CF_PROJECTIONS), record.name.as_bytes(), json);
-            this.write(batch, "saving a deployment")
-        }))
+        Box::pin(blocking(
+            move || {
+                let plugins = this.db.cf(CF_PLUGINS);
+                let mut batch = rocksdb::WriteBatch::default();
+                if let Some((hash, wasm)) = &plugin {
+                    batch.put_cf(&plugins, hash.as_bytes(), wasm);
+                }
+                for hash in &unused_hashes {
+                    batch.delete_cf(&plugins, hash.as_bytes());
+                }
+                let json = serde_json::to_vec(&record).expect("a deployment record serialises");
+                batch.put_cf(&this.db.cf(CF_PROJECTIONS), record.name.as_bytes(), json);
+                this.write(batch, "saving a deployment")
+            },
+            DeploymentError::Storage,
+        ))
     }
 
     fn remove(
@@ -133,15 +131,18 @@ impl DeploymentStore for RocksDeployments {
     ) -> BoxFuture<'_, Result<(), DeploymentError>> {
         let this = self.clone();
         let name = name.to_string();
-        Box::pin(blocking(move || {
-            let plugins = this.db.cf(CF_PLUGINS);
-            let mut batch = rocksdb::WriteBatch::default();
-            batch.delete_cf(&this.db.cf(CF_PROJECTIONS), name.as_bytes());
-            for hash in &unused_hashes {
-                batch.delete_cf(&plugins, hash.as_bytes());
-            }
-            this.write(batch, "removing a deployment")
-        }))
+        Box::pin(blocking(
+            move || {
+                let plugins = this.db.cf(CF_PLUGINS);
+                let mut batch = rocksdb::WriteBatch::default();
+                batch.delete_cf(&this.db.cf(CF_PROJECTIONS), name.as_bytes());
+                for hash in &unused_hashes {
+                    batch.delete_cf(&plugins, hash.as_bytes());
+                }
+                this.write(batch, "removing a deployment")
+            },
+            DeploymentError::Storage,
+        ))
     }
 }
 

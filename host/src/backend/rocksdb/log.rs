@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use tokio::sync::{oneshot, watch};
 
+use super::blocking;
 use super::db::{Db, CF_EVENTS, CF_META};
 use super::reads::Scan;
 use super::writer::Writer;
@@ -93,19 +94,6 @@ pub(super) fn neutral(stage: &'static str, source: rocksdb::Error) -> StorageErr
 
 pub(super) fn storage(stage: &'static str) -> impl FnOnce(rocksdb::Error) -> LogError {
     move |source| LogError::Storage(neutral(stage, source))
-}
-
-/// Run a read off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, LogError> + Send + 'static,
-) -> Result<T, LogError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
-        Err(LogError::Storage(StorageError::new(
-            "reading (the read task failed)",
-            StorageErrorKind::Other,
-            join,
-        )))
-    })
 }
 
 pub(super) fn be_u64(bytes: &[u8], what: &str) -> Result<u64, LogError> {
@@ -304,9 +292,10 @@ impl EventLog for RocksLog {
     ) -> BoxFuture<'_, Result<Page, LogError>> {
         let reader = self.reader.clone();
         let selector = selector.clone();
-        Box::pin(blocking(move || {
-            reader.read(from_position, &selector, limit)
-        }))
+        Box::pin(blocking(
+            move || reader.read(from_position, &selector, limit),
+            LogError::Storage,
+        ))
     }
 
     fn read_stream(
@@ -317,9 +306,10 @@ impl EventLog for RocksLog {
     ) -> BoxFuture<'_, Result<Page, LogError>> {
         let reader = self.reader.clone();
         let stream = stream.to_string();
-        Box::pin(blocking(move || {
-            reader.read_stream(&stream, from_revision, limit)
-        }))
+        Box::pin(blocking(
+            move || reader.read_stream(&stream, from_revision, limit),
+            LogError::Storage,
+        ))
     }
 
     fn head(&self) -> u64 {
@@ -332,6 +322,6 @@ impl EventLog for RocksLog {
 
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>> {
         let reader = self.reader.clone();
-        Box::pin(blocking(move || reader.streams()))
+        Box::pin(blocking(move || reader.streams(), LogError::Storage))
     }
 }

@@ -22,6 +22,7 @@ pub use snapshots::RocksSnapshots;
 
 use super::memory::MemorySnapshots;
 use crate::log::{checked, Limits, LogError};
+use crate::storage::{StorageError, StorageErrorKind};
 use crate::stores::Stores;
 
 /// Why the embedded backend could not be opened.
@@ -74,5 +75,22 @@ impl RocksBackend {
             deployments: Arc::new(RocksDeployments::new(db)),
         };
         Ok(RocksBackend { stores, log })
+    }
+}
+
+/// Run a RocksDB call on the blocking pool, off the async workers. A task
+/// that panicked or was cancelled comes back as a storage error, wrapped by
+/// `wrap` into the caller's error type.
+pub(crate) async fn blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+    wrap: impl FnOnce(StorageError) -> E,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(join) => Err(wrap(StorageError::new(
+            "running a RocksDB task",
+            StorageErrorKind::Other,
+            join,
+        ))),
     }
 }

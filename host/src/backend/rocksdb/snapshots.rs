@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 
+use super::blocking;
 use super::db::{Db, CF_SNAPSHOTS};
 use super::log::neutral;
 use crate::snapshot::{
@@ -59,22 +60,10 @@ fn failed(stage: &'static str, key: &str) -> impl FnOnce(rocksdb::Error) -> Snap
     }
 }
 
-/// Run `f` off the async workers.
-async fn blocking<T: Send + 'static>(
-    key: &str,
-    f: impl FnOnce() -> Result<T, SnapshotError> + Send + 'static,
-) -> Result<T, SnapshotError> {
+/// The storage error of a task for `key`.
+fn task_failed(key: &str) -> impl FnOnce(crate::storage::StorageError) -> SnapshotError {
     let key = key.to_string();
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|join| {
-        Err(SnapshotError::Storage {
-            key,
-            source: crate::storage::StorageError::new(
-                "running a snapshot store task",
-                crate::storage::StorageErrorKind::Other,
-                join,
-            ),
-        })
-    })
+    move |source| SnapshotError::Storage { key, source }
 }
 
 impl RocksSnapshots {
@@ -206,9 +195,10 @@ impl SnapshotStore for RocksSnapshots {
     ) -> BoxFuture<'a, Result<(), SnapshotError>> {
         let this = self.clone();
         let owned = key.to_string();
-        Box::pin(blocking(key, move || {
-            this.save_blocking(&owned, &snapshot, retention)
-        }))
+        Box::pin(blocking(
+            move || this.save_blocking(&owned, &snapshot, retention),
+            task_failed(key),
+        ))
     }
 
     fn latest<'a>(
@@ -225,26 +215,33 @@ impl SnapshotStore for RocksSnapshots {
     ) -> BoxFuture<'a, Result<Option<StoredSnapshot>, SnapshotError>> {
         let this = self.clone();
         let owned = key.to_string();
-        Box::pin(blocking(key, move || {
-            this.at_or_below_blocking(&owned, position)
-        }))
+        Box::pin(blocking(
+            move || this.at_or_below_blocking(&owned, position),
+            task_failed(key),
+        ))
     }
 
     fn list<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<SnapshotMeta>, SnapshotError>> {
         let this = self.clone();
         let owned = key.to_string();
-        Box::pin(blocking(key, move || {
-            Ok(this
-                .records(&owned)?
-                .iter()
-                .map(StoredSnapshot::meta)
-                .collect())
-        }))
+        Box::pin(blocking(
+            move || {
+                Ok(this
+                    .records(&owned)?
+                    .iter()
+                    .map(StoredSnapshot::meta)
+                    .collect())
+            },
+            task_failed(key),
+        ))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), SnapshotError>> {
         let this = self.clone();
         let owned = key.to_string();
-        Box::pin(blocking(key, move || this.delete_blocking(&owned)))
+        Box::pin(blocking(
+            move || this.delete_blocking(&owned),
+            task_failed(key),
+        ))
     }
 }
