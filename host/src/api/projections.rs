@@ -80,7 +80,8 @@ impl From<ProjectionError> for ApiError {
             ProjectionError::AlreadyDeployed { .. }
             | ProjectionError::Faulted { .. }
             | ProjectionError::Stopped { .. }
-            | ProjectionError::Conflict(_) => StatusCode::CONFLICT,
+            | ProjectionError::Conflict(_)
+            | ProjectionError::Wake { .. } => StatusCode::CONFLICT,
             ProjectionError::Invalid(_) => StatusCode::BAD_REQUEST,
             ProjectionError::NotYet { .. } => StatusCode::CONFLICT,
             ProjectionError::Position(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -54,7 +54,11 @@ impl Fixture {
             });
             let log = stores.log.clone();
             let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-            let manager = Arc::new(Manager::start(stores, runtime).await.unwrap());
+            let manager = Arc::new(
+                Manager::start(stores, runtime, Default::default())
+                    .await
+                    .unwrap(),
+            );
             let mut state = AppState::new(log.clone());
             state.projections = Some(manager.clone());
             // Long polls and consistent reads must not slow the fuzzing down.

@@ -97,11 +97,63 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Limits::default().max_batch_bytes)]
     pub max_batch_bytes: usize,
 
+    /// Most plugin instances live at once (1 to 1,000,000). Beyond it the
+    /// least recently used projections hibernate: their instance is dropped
+    /// and their state kept as snapshot bytes until the next event, read or
+    /// query. The default keeps well under Linux's default
+    /// `vm.max_map_count` (65,530; about 7 mappings per instance).
+    #[arg(long, value_name = "N", default_value_t = hume::projection::DEFAULT_MAX_LIVE_INSTANCES, value_parser = parse_max_live)]
+    pub max_live_instances: usize,
+
+    /// A projection with nothing to do (at the head, no read waiting)
+    /// hibernates after MS milliseconds; `off` hibernates only when
+    /// `--max-live-instances` is reached.
+    #[arg(long, value_name = "MS|off", default_value = "60000", value_parser = parse_hibernate_after)]
+    pub hibernate_after: HibernateAfter,
+
     /// What to do with a damaged write-ahead log: `strict` refuses to open
     /// (default); `point-in-time` keeps the events before the damage and
     /// drops everything after it, acknowledged or not.
     #[arg(long, value_enum, default_value = "strict")]
     pub wal_recovery: WalRecoveryArg,
+}
+
+/// `--hibernate-after` value.
+#[derive(Debug, Clone, Copy)]
+pub struct HibernateAfter(pub Option<Duration>);
+
+/// Longest `--hibernate-after`: a week.
+const MAX_HIBERNATE_AFTER_MS: u64 = 7 * 24 * 3600 * 1000;
+
+fn parse_hibernate_after(s: &str) -> Result<HibernateAfter, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(HibernateAfter(None));
+    }
+    let ms: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of milliseconds; give e.g. 60000, or `off`"))?;
+    if ms > MAX_HIBERNATE_AFTER_MS {
+        return Err(format!(
+            "{ms} ms is more than a week; give at most {MAX_HIBERNATE_AFTER_MS}, or `off` to hibernate only when --max-live-instances is reached"
+        ));
+    }
+    Ok(HibernateAfter(Some(Duration::from_millis(ms))))
+}
+
+fn parse_max_live(s: &str) -> Result<usize, String> {
+    let max = hume::projection::MAX_MAX_LIVE_INSTANCES;
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number; give 1 to {max}"))?;
+    if n == 0 {
+        return Err("0 live instances could run no projection at all; give at least 1".into());
+    }
+    if n > max {
+        return Err(format!(
+            "{n} is more than any machine can keep live; give at most {max}"
+        ));
+    }
+    Ok(n)
 }
 
 /// `--wal-recovery` values.
@@ -213,9 +265,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
     .context("starting the plugin runtime")?;
     let manager = Arc::new(
-        hume::projection::Manager::start(stores, runtime)
-            .await
-            .context("starting the deployed projections")?,
+        hume::projection::Manager::start(
+            stores,
+            runtime,
+            hume::projection::ManagerOptions {
+                max_live_instances: args.max_live_instances,
+                hibernate_after: args.hibernate_after.0,
+            },
+        )
+        .await
+        .context("starting the deployed projections")?,
     );
     state.projections = Some(manager.clone());
 

@@ -106,7 +106,8 @@ pub enum ProjectionError {
     /// A time-travel position is not in the log yet and the caller asked
     /// not to wait.
     #[error(
-        "projection `{name}` has examined the log up to position {scanned}, below {at}: retry          without --no-wait to wait for it, or ask for a position at or below {scanned}"
+        "projection `{name}` has examined the log up to position {scanned}, below {at}: retry \
+         without --no-wait to wait for it, or ask for a position at or below {scanned}"
     )]
     NotYet {
         /// The projection.
@@ -116,4 +117,35 @@ pub enum ProjectionError {
         /// How far it has examined the log.
         scanned: u64,
     },
+    /// A hibernated projection could not be brought back from its state.
+    #[error(
+        "projection `{name}` could not be woken from hibernation: restoring its state at \
+         position {offset} failed: {source}. {}",
+        wake_advice(name, *kept)
+    )]
+    Wake {
+        /// The projection.
+        name: String,
+        /// Position of the state that failed to restore.
+        offset: u64,
+        /// Whether the state was kept in the snapshot store.
+        kept: bool,
+        /// Why the restore failed.
+        #[source]
+        source: Box<ProjectionError>,
+    },
+}
+
+fn wake_advice(name: &str, kept: bool) -> String {
+    if kept {
+        format!(
+            "The state is kept: `hume snapshot {name} --dirty` shows it; `hume resume {name}` \
+             retries (after fixing the plugin), `hume reset {name}` rebuilds from the log"
+        )
+    } else {
+        format!(
+            "Writing the state to the snapshot store failed as well; `hume reset {name}` \
+             rebuilds it from the log"
+        )
+    }
 }

@@ -10,6 +10,7 @@ mod cadence;
 mod cursor;
 pub mod error;
 mod feed;
+pub mod instances;
 pub mod manager;
 pub mod status;
 pub mod telemetry;
@@ -21,8 +22,12 @@ pub use crate::deployment::{
 pub use actor::StateView;
 pub use cadence::CATCH_UP_SHARE;
 pub use error::ProjectionError;
+pub use instances::{DEFAULT_MAX_LIVE_INSTANCES, MAX_MAX_LIVE_INSTANCES};
 pub use manager::history::{DiffView, Wait, MAX_DIFF_EVENTS};
-pub use manager::{DeployOutcome, DeployRequest, Manager, DEFAULT_READ_TIMEOUT};
+pub use manager::{
+    DeployOutcome, DeployRequest, Manager, ManagerOptions, DEFAULT_HIBERNATE_AFTER,
+    DEFAULT_READ_TIMEOUT,
+};
 pub use status::{Fault, ProjectionStatus, RunState, SnapshotInfo};
 pub use travel::{limits_of, TravelView};
 

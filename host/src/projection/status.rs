@@ -23,6 +23,9 @@ pub enum RunState {
     Faulted,
     /// Stopped by `hume stop`.
     Stopped,
+    /// Up to date, with no live plugin instance: its state is held as
+    /// snapshot bytes until the next event, read or query wakes it.
+    Hibernated,
 }
 
 impl std::fmt::Display for RunState {
@@ -33,6 +36,7 @@ impl std::fmt::Display for RunState {
             RunState::CatchingUp => "catching-up",
             RunState::Faulted => "faulted",
             RunState::Stopped => "stopped",
+            RunState::Hibernated => "hibernated",
         })
     }
 }

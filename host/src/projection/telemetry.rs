@@ -9,6 +9,9 @@
 //! | `hume_projection_lag` | gauge (log positions) | projection |
 //! | `hume_projection_snapshots_total` | counter | projection |
 //! | `hume_projection_snapshot_duration_seconds` | summary | - |
+//! | `hume_projection_hibernations_total` | counter | projection |
+//! | `hume_projection_wakes_total` | counter | projection |
+//! | `hume_live_instances` | gauge | - |
 //! | `hume_plugin_call_duration_seconds` | summary | call |
 //!
 //! Durations are summaries over all projections (a quantile sketch per
@@ -34,6 +37,8 @@ pub(crate) struct ActorMetrics {
     pub lag: Gauge,
     pub snapshots: Counter,
     pub snapshot_duration: Histogram,
+    pub hibernations: Counter,
+    pub wakes: Counter,
     calls: [(&'static str, Histogram); 4],
 }
 
@@ -53,6 +58,8 @@ impl ActorMetrics {
             lag: metrics::gauge!("hume_projection_lag", "projection" => label.clone()),
             snapshots: metrics::counter!("hume_projection_snapshots_total", "projection" => label.clone()),
             snapshot_duration: metrics::histogram!("hume_projection_snapshot_duration_seconds"),
+            hibernations: metrics::counter!("hume_projection_hibernations_total", "projection" => label.clone()),
+            wakes: metrics::counter!("hume_projection_wakes_total", "projection" => label.clone()),
             calls: [
                 call("handle-events"),
                 call("snapshot"),

@@ -98,6 +98,9 @@ impl Actor {
                 }
                 let _ = reply.send(Ok(()));
             }
+            Command::Hibernate => {
+                self.hibernate_asked = true;
+            }
             Command::Shutdown { snapshot, reply } => {
                 if snapshot {
                     self.final_snapshot().await;
@@ -113,7 +116,11 @@ impl Actor {
     async fn resume(&mut self) {
         self.recovery.clear();
         if self.folder.is_none() {
-            self.build().await;
+            if self.hibernated.is_some() {
+                self.wake().await;
+            } else {
+                self.build().await;
+            }
         }
         self.caught_up_reported = false;
         self.next_poll = TokioInstant::now();
@@ -122,7 +129,8 @@ impl Actor {
     async fn reset(&mut self) -> Result<(), ProjectionError> {
         self.cfg.store.delete(&self.cfg.key).await?;
         self.cfg.seed_key = None;
-        self.folder = None;
+        self.drop_instance();
+        self.hibernated = None;
         self.recovery.clear();
         self.persisted = None;
         {
@@ -149,6 +157,28 @@ impl Actor {
         let name = self.cfg.name.clone();
         let offset = self.cursor.offset();
         let json = self.cfg.plugin.info().is_json();
+        if self.folder.is_none() && self.hibernated.is_some() {
+            if self.recovery.is_faulted() {
+                // It could not be woken: a read shows the kept state.
+                if let Command::Read { reply, .. } = cmd {
+                    let r = self.hibernated_state().await.and_then(|s| {
+                        s.map(|s| StateView {
+                            offset: s.offset,
+                            state: s.state,
+                            json,
+                        })
+                        .ok_or_else(|| {
+                            ProjectionError::Conflict(format!("projection `{name}` has no state"))
+                        })
+                    });
+                    let _ = reply.send(r);
+                    return;
+                }
+            } else {
+                self.wake().await;
+            }
+        }
+        self.touch();
         let Some(folder) = self.folder.as_mut() else {
             let err = self
                 .unservable()
@@ -203,7 +233,7 @@ impl Actor {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .last_error = Some(format!("{call}: {err}"));
-            self.folder = None;
+            self.drop_instance();
             self.build().await;
         }
     }

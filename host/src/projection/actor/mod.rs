@@ -27,10 +27,12 @@ use super::cursor::Cursor;
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow};
 use super::fold::Folder;
+use super::instances::{InstanceBudget, Slot};
 use super::status::{LiveStatus, RunState};
 use super::telemetry::ActorMetrics;
 
 mod commands;
+mod hibernate;
 mod persist;
 mod recovery;
 mod step;
@@ -81,6 +83,9 @@ pub(crate) enum Command {
     Resume { reply: Reply<()> },
     /// Step over the faulted event at `position` (already recorded).
     Skip { position: u64, reply: Reply<()> },
+    /// The live-instance budget is full and this one was used least
+    /// recently: give the instance up (see `hibernate.rs`).
+    Hibernate,
     /// End the task, with a final snapshot when `snapshot` is true.
     Shutdown {
         snapshot: bool,
@@ -143,6 +148,11 @@ pub(crate) struct ActorConfig {
     /// Bounds how many projections instantiate and restore at once (a
     /// restart of thousands would otherwise spike memory and mappings).
     pub builds: Arc<tokio::sync::Semaphore>,
+    /// The bound on live instances of the server.
+    pub budget: Arc<InstanceBudget>,
+    /// Hibernate after this long with nothing to do (`None`: only when the
+    /// budget asks).
+    pub hibernate_after: Option<Duration>,
 }
 
 /// Why the task should keep going or end after a command.
@@ -154,8 +164,20 @@ enum Flow {
 pub(crate) struct Actor {
     cfg: ActorConfig,
     rx: mpsc::Receiver<Command>,
-    /// The instance; `None` while starting or after it was lost.
+    /// The instance; `None` while starting, hibernating or after it was lost.
     folder: Option<Folder>,
+    /// The budget slot held while `folder` is live.
+    slot: Option<Slot>,
+    /// Where the state is while hibernating.
+    hibernated: Option<hibernate::Hibernated>,
+    /// The budget asked for the slot back.
+    hibernate_asked: bool,
+    /// Batches folded since the instance was built or woken.
+    batches_since_build: u64,
+    /// Last fold or read (for the idle timer).
+    last_used: TokioInstant,
+    /// This actor's own mailbox, for the budget to ask it to hibernate.
+    mailbox: mpsc::WeakSender<Command>,
     cursor: Cursor,
     cadence: Cadence,
     recovery: recovery::Recovery,
@@ -201,6 +223,12 @@ impl Actor {
             cfg,
             rx,
             folder: None,
+            slot: None,
+            hibernated: None,
+            hibernate_asked: false,
+            batches_since_build: 0,
+            last_used: TokioInstant::now(),
+            mailbox: tx.downgrade(),
             cursor,
             cadence,
             recovery: Default::default(),
@@ -224,6 +252,8 @@ impl Actor {
             RunState::Faulted
         } else if self.stopped {
             RunState::Stopped
+        } else if self.hibernated.is_some() {
+            RunState::Hibernated
         } else if self.folder.is_none() {
             RunState::Starting
         } else if !self.cursor.reached(self.cfg.feed.end()) {
@@ -249,7 +279,7 @@ impl Actor {
 
     /// Move the cursor over what the feed knows holds nothing for us.
     fn skip_ahead(&mut self) {
-        if !self.recovery.is_faulted() && !self.stopped && self.folder.is_some() {
+        if !self.recovery.is_faulted() && !self.stopped && self.has_state() {
             let to = self
                 .cfg
                 .feed
@@ -261,8 +291,27 @@ impl Actor {
     /// True when there is work: running, healthy (or recovering) and behind.
     fn behind(&self) -> bool {
         match self.recovery.target(self.cfg.feed.end()) {
-            Some(target) => !self.stopped && self.folder.is_some() && !self.cursor.reached(target),
+            Some(target) => !self.stopped && self.has_state() && !self.cursor.reached(target),
             None => false,
+        }
+    }
+
+    /// A live instance, or a hibernated state to wake.
+    fn has_state(&self) -> bool {
+        self.folder.is_some() || self.hibernated.is_some()
+    }
+
+    /// Drop the instance and give its budget slot back.
+    fn drop_instance(&mut self) {
+        self.folder = None;
+        self.slot = None;
+    }
+
+    /// A budget slot for a new instance (waits while the budget is full).
+    async fn take_slot(&mut self) -> Slot {
+        match self.slot.take() {
+            Some(slot) => slot,
+            None => self.cfg.budget.acquire(self.mailbox.clone()).await,
         }
     }
 
@@ -285,9 +334,17 @@ impl Actor {
             if self.idle_and_healthy() {
                 self.reached_head().await;
             }
+            // Work for a hibernated projection: bring its instance back.
+            if self.hibernated.is_some() && self.behind() && !self.wake().await {
+                continue;
+            }
+            if self.should_yield_slot() {
+                self.hibernate().await;
+            }
             self.publish();
             let behind = self.behind();
             let snapshot_due = self.cadence.due_at().map(TokioInstant::from_std);
+            let idle_deadline = self.idle_deadline();
             tokio::select! {
                 // `biased`: commands (including shutdown) are looked at before
                 // more work, so a projection catching up on a long log still
@@ -329,10 +386,17 @@ impl Actor {
                     if snapshot_due.is_some() => {
                     self.persist_or_fault().await;
                 }
+                // Idle for `--hibernate-after`: give the instance up.
+                _ = sleep_until(idle_deadline.unwrap_or_else(TokioInstant::now)),
+                    if idle_deadline.is_some() => {
+                    self.hibernate().await;
+                }
                 // Work: apply one bounded batch, then loop so that commands
                 // and timers get a turn between batches.
                 _ = std::future::ready(()), if behind => {
                     self.step().await;
+                    self.batches_since_build += 1;
+                    self.touch();
                 }
             }
             if self.idle_and_healthy() {
@@ -354,10 +418,17 @@ impl Actor {
     async fn build(&mut self) {
         let started = Instant::now();
         let span = info_span!("hume.projection.init", projection = %self.cfg.name);
+        self.hibernated = None;
+        self.folder = None;
+        let slot = self.take_slot().await;
+        self.hibernate_asked = false;
         let builds = self.cfg.builds.clone();
         let permit = builds.acquire().await;
         let result = self.try_build().instrument(span).await;
         drop(permit);
+        self.slot = Some(slot);
+        self.batches_since_build = 0;
+        self.touch();
         match result {
             Ok(()) => {
                 info!(
@@ -369,7 +440,7 @@ impl Actor {
                 );
             }
             Err(err) => {
-                self.folder = None;
+                self.drop_instance();
                 self.fault_now(0, String::new(), &err, None, None);
             }
         }

@@ -17,7 +17,7 @@ impl Actor {
             if let ProjectionError::Plugin { source, .. } = &err {
                 let limit = source.limit().map(|l| l.to_string());
                 if poisons(source) {
-                    self.folder = None;
+                    self.drop_instance();
                 }
                 self.fault_now(0, "snapshot".into(), &err, limit, None);
             } else {
@@ -36,6 +36,9 @@ impl Actor {
 
     /// Take the plugin's state and write it with offset and hash, atomically.
     pub(super) async fn persist(&mut self) -> Result<u64, ProjectionError> {
+        if self.hibernated.is_some() {
+            return self.persist_hibernated().await;
+        }
         let Some(folder) = self.folder.as_mut() else {
             return Err(ProjectionError::Conflict(format!(
                 "projection `{}` has no usable plugin instance (faulted); `hume resume` or `hume reset` it first",
@@ -96,7 +99,7 @@ impl Actor {
     /// On shutdown: persist when anything moved since the last snapshot.
     pub(super) async fn final_snapshot(&mut self) {
         let now = (self.cursor.offset(), self.cursor.scanned());
-        if self.folder.is_some() && self.persisted != Some(now) {
+        if self.has_state() && self.persisted != Some(now) {
             if let Err(err) = self.persist().await {
                 warn!(error = %err, "final snapshot failed");
             }

@@ -126,7 +126,7 @@ impl Actor {
         let limit = plugin_error(&err)
             .and_then(|e| e.limit())
             .map(|l| l.to_string());
-        self.folder = None;
+        self.drop_instance();
         match failing {
             Some(event) => {
                 let position = event.position;
@@ -210,7 +210,7 @@ impl Actor {
             self.metrics.call("on-caught-up", started.elapsed());
             if let Err(err) = result {
                 if poisons(&err) {
-                    self.folder = None;
+                    self.drop_instance();
                     let limit = err.limit().map(|l| l.to_string());
                     self.fault_now(0, "on-caught-up".into(), &err, limit, None);
                     return;

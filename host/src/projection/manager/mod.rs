@@ -23,6 +23,7 @@ use crate::stores::Stores;
 use super::actor::{short, Actor, ActorConfig, Command, StateView};
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
+use super::instances::{InstanceBudget, DEFAULT_MAX_LIVE_INSTANCES};
 use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
 
 mod deploy;
@@ -63,6 +64,29 @@ pub struct DeployOutcome {
     pub replaces: Option<String>,
 }
 
+/// Server-wide settings of the projection runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct ManagerOptions {
+    /// Most plugin instances live at once; the least recently used
+    /// hibernate beyond it (`hume serve --max-live-instances`).
+    pub max_live_instances: usize,
+    /// An instance with nothing to do hibernates after this long (`None`:
+    /// only when the bound asks; `hume serve --hibernate-after`).
+    pub hibernate_after: Option<Duration>,
+}
+
+/// Default `--hibernate-after`.
+pub const DEFAULT_HIBERNATE_AFTER: Duration = Duration::from_secs(60);
+
+impl Default for ManagerOptions {
+    fn default() -> Self {
+        ManagerOptions {
+            max_live_instances: DEFAULT_MAX_LIVE_INSTANCES,
+            hibernate_after: Some(DEFAULT_HIBERNATE_AFTER),
+        }
+    }
+}
+
 /// One running actor.
 struct ActorHandle {
     tx: mpsc::Sender<Command>,
@@ -84,6 +108,9 @@ struct Inner {
     feed: Arc<Feed>,
     /// Concurrent plugin instantiations + restores.
     builds: Arc<tokio::sync::Semaphore>,
+    /// The bound on live instances.
+    budget: Arc<InstanceBudget>,
+    options: ManagerOptions,
     stores: Stores,
     entries: RwLock<BTreeMap<String, Entry>>,
     /// Serialises every change to deployment records (deploy, undeploy,
@@ -119,7 +146,11 @@ impl Manager {
     /// projection from its last snapshot. Returns once the actors are
     /// spawned (they load their snapshots in the background; status shows
     /// `starting` meanwhile).
-    pub async fn start(stores: Stores, runtime: Runtime) -> Result<Manager, ProjectionError> {
+    pub async fn start(
+        stores: Stores,
+        runtime: Runtime,
+        options: ManagerOptions,
+    ) -> Result<Manager, ProjectionError> {
         let log = stores.log.clone();
         let feed = Feed::start(log.clone(), DEFAULT_TAIL_EVENTS);
         let manager = Manager {
@@ -128,6 +159,8 @@ impl Manager {
                 log,
                 feed,
                 builds: Arc::new(tokio::sync::Semaphore::new(64)),
+                budget: InstanceBudget::new(options.max_live_instances),
+                options,
                 stores,
                 entries: RwLock::new(BTreeMap::new()),
                 changes: tokio::sync::Mutex::new(()),
@@ -140,7 +173,7 @@ impl Manager {
         // Each live instance holds a few memory mappings; warn before the
         // kernel's vm.max_map_count makes the starts fail.
         let instances = count + all.iter().filter(|r| r.pending.is_some()).count();
-        crate::plugin::warn_if_near_max_map_count(instances);
+        crate::plugin::warn_if_near_max_map_count(instances.min(options.max_live_instances));
         for record in all {
             if let Err(err) = manager.restart(record.clone()).await {
                 error!(projection = %record.name, error = %err, "cannot start deployed projection");
@@ -263,6 +296,8 @@ impl Manager {
             live: live.clone(),
             caught_up,
             builds: self.inner.builds.clone(),
+            budget: self.inner.budget.clone(),
+            hibernate_after: self.inner.options.hibernate_after,
         });
         Ok(ActorHandle {
             tx,
@@ -281,6 +316,11 @@ impl Manager {
             .values()
             .map(|e| entry_status(&self.inner.feed, e, head, now))
             .collect()
+    }
+
+    /// Plugin instances live now, and the bound.
+    pub fn live_instances(&self) -> (usize, usize) {
+        (self.inner.budget.live(), self.inner.budget.max())
     }
 
     /// Status of one projection.

@@ -1,0 +1,291 @@
+//! The bound on live plugin instances (`hume serve --max-live-instances`).
+//!
+//! Every live instance holds memory and about
+//! [`MAPPINGS_PER_INSTANCE`](crate::plugin::MAPPINGS_PER_INSTANCE) memory
+//! mappings, so a server with many projections keeps only the recently used
+//! ones live; the others hibernate (their state held as snapshot bytes, see
+//! `actor/hibernate.rs`) and are brought back on their next event, read or
+//! query.
+//!
+//! An actor holds a [`Slot`] while it has an instance. Taking a slot when all
+//! are in use asks the least recently used holder to hibernate and waits for
+//! a slot to come free; a holder that cannot hibernate at once (it has a read
+//! waiting) is passed over after a short wait and the next one is asked. The
+//! choice is the pure [`Lru`]; [`InstanceBudget`] only drives it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use super::actor::Command;
+
+/// Default `--max-live-instances`: at 7 mappings each, 4,096 live instances
+/// use under half of Linux's default `vm.max_map_count` (65,530), which
+/// leaves room for the rest of the process and for short-lived instances
+/// (time travel, validation).
+pub const DEFAULT_MAX_LIVE_INSTANCES: usize = 4096;
+
+/// Largest `--max-live-instances` accepted: beyond it the bound means
+/// nothing on any machine (7 million mappings).
+pub const MAX_MAX_LIVE_INSTANCES: usize = 1_000_000;
+
+/// How long a slot request waits for the asked holder before asking the
+/// next one.
+const ASK_NEXT_AFTER: Duration = Duration::from_millis(200);
+
+/// Least-recently-used order over slot holders, by id. Pure: no clock (a
+/// counter orders uses) and no I/O.
+#[derive(Debug, Default)]
+pub(crate) struct Lru {
+    tick: u64,
+    by_tick: BTreeMap<u64, u64>,
+    by_id: HashMap<u64, u64>,
+}
+
+impl Lru {
+    /// Record a use of `id` (inserting it when new).
+    pub fn touch(&mut self, id: u64) {
+        self.tick += 1;
+        if let Some(old) = self.by_id.insert(id, self.tick) {
+            self.by_tick.remove(&old);
+        }
+        self.by_tick.insert(self.tick, id);
+    }
+
+    /// Forget `id`.
+    pub fn remove(&mut self, id: u64) {
+        if let Some(t) = self.by_id.remove(&id) {
+            self.by_tick.remove(&t);
+        }
+    }
+
+    /// The least recently used id other than `except` whose last use came
+    /// after tick `after` (0: any). Asking in rounds moves `after` up to the
+    /// tick of the last id asked, so each round asks the next one.
+    pub fn oldest_after(&self, except: u64, after: u64) -> Option<(u64, u64)> {
+        self.by_tick
+            .range(after.saturating_add(1)..)
+            .map(|(tick, id)| (*tick, *id))
+            .find(|(_, id)| *id != except)
+    }
+
+    /// Number of ids held.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+}
+
+struct Holders {
+    lru: Lru,
+    mailboxes: HashMap<u64, mpsc::WeakSender<Command>>,
+    next_id: u64,
+    /// Holders last used at or before this tick were asked to hibernate
+    /// already (a holder used since has a newer tick and may be asked
+    /// again): concurrent requests ask different holders.
+    asked_upto: u64,
+}
+
+/// Shared by every actor of a server: the live-instance bound.
+pub(crate) struct InstanceBudget {
+    max: usize,
+    permits: Arc<Semaphore>,
+    holders: Mutex<Holders>,
+}
+
+/// The right to hold one live instance; given back when dropped.
+pub(crate) struct Slot {
+    id: u64,
+    budget: Arc<InstanceBudget>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    /// Record a use (the instance folded, or answered a read).
+    pub fn touch(&self) {
+        self.budget.holders().lru.touch(self.id);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut h = self.budget.holders();
+        h.lru.remove(self.id);
+        h.mailboxes.remove(&self.id);
+        metrics::gauge!("hume_live_instances").set(h.lru.len() as f64);
+    }
+}
+
+impl InstanceBudget {
+    /// A budget of `max` live instances (at least one).
+    pub fn new(max: usize) -> Arc<InstanceBudget> {
+        let max = max.max(1);
+        Arc::new(InstanceBudget {
+            max,
+            permits: Arc::new(Semaphore::new(max)),
+            holders: Mutex::new(Holders {
+                lru: Lru::default(),
+                mailboxes: HashMap::new(),
+                next_id: 0,
+                asked_upto: 0,
+            }),
+        })
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Instances live now.
+    pub fn live(&self) -> usize {
+        self.holders().lru.len()
+    }
+
+    fn holders(&self) -> std::sync::MutexGuard<'_, Holders> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Take a slot for the actor behind `mailbox`, asking the least recently
+    /// used holders to hibernate while none is free.
+    pub async fn acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Command>) -> Slot {
+        let id = {
+            let mut h = self.holders();
+            h.next_id += 1;
+            h.next_id
+        };
+        loop {
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                return self.register(id, mailbox, permit);
+            }
+            self.ask_next(id);
+            // Wait for a slot to come free; if none does soon (the one asked
+            // has a read waiting, say), ask the next.
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(ASK_NEXT_AFTER, self.permits.clone().acquire_owned()).await
+            {
+                return self.register(id, mailbox, permit);
+            }
+        }
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        id: u64,
+        mailbox: mpsc::WeakSender<Command>,
+        permit: OwnedSemaphorePermit,
+    ) -> Slot {
+        let mut h = self.holders();
+        h.lru.touch(id);
+        h.mailboxes.insert(id, mailbox);
+        metrics::gauge!("hume_live_instances").set(h.lru.len() as f64);
+        Slot {
+            id,
+            budget: self.clone(),
+            _permit: permit,
+        }
+    }
+
+    /// Ask the least recently used holder not asked yet to hibernate.
+    fn ask_next(&self, except: u64) {
+        let mut h = self.holders();
+        for _round in 0..2 {
+            while let Some((tick, victim)) = h.lru.oldest_after(except, h.asked_upto) {
+                h.asked_upto = tick;
+                let asked = h
+                    .mailboxes
+                    .get(&victim)
+                    .and_then(|m| m.upgrade())
+                    .is_some_and(|tx| tx.try_send(Command::Hibernate).is_ok());
+                if asked {
+                    return;
+                }
+            }
+            // Everyone was asked: start over from the least recently used.
+            h.asked_upto = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oldest_is_the_least_recently_touched() {
+        let mut lru = Lru::default();
+        lru.touch(1);
+        lru.touch(2);
+        lru.touch(3);
+        assert_eq!(lru.oldest_after(0, 0).map(|(_, id)| id), Some(1));
+        lru.touch(1);
+        assert_eq!(lru.oldest_after(0, 0).map(|(_, id)| id), Some(2));
+        lru.remove(2);
+        assert_eq!(lru.oldest_after(0, 0).map(|(_, id)| id), Some(3));
+        assert_eq!(lru.len(), 2);
+    }
+
+    #[test]
+    fn rounds_ask_the_next_oldest_and_skip_the_asker() {
+        let mut lru = Lru::default();
+        lru.touch(1);
+        lru.touch(2);
+        lru.touch(3);
+        let (t, id) = lru.oldest_after(1, 0).unwrap();
+        assert_eq!(id, 2, "the asker itself is never asked");
+        assert_eq!(lru.oldest_after(1, t).map(|(_, id)| id), Some(3));
+        let (t3, _) = lru.oldest_after(1, t).unwrap();
+        assert_eq!(lru.oldest_after(1, t3), None, "everyone asked");
+    }
+
+    #[tokio::test]
+    async fn a_full_budget_asks_the_least_recently_used_to_hibernate() {
+        let budget = InstanceBudget::new(2);
+        let (tx_a, mut rx_a) = mpsc::channel(4);
+        let (tx_b, mut rx_b) = mpsc::channel(4);
+        let (tx_c, _rx_c) = mpsc::channel::<Command>(4);
+        let a = budget.acquire(tx_a.downgrade()).await;
+        let b = budget.acquire(tx_b.downgrade()).await;
+        assert_eq!(budget.live(), 2);
+        a.touch(); // b is now the least recently used
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.acquire(tx_c.downgrade()).await }
+        });
+        // b is asked, not a.
+        let asked = tokio::time::timeout(Duration::from_secs(5), rx_b.recv())
+            .await
+            .expect("b asked in time");
+        assert!(matches!(asked, Some(Command::Hibernate)));
+        assert!(rx_a.try_recv().is_err(), "a was used more recently");
+        drop(b); // b hibernates
+        let c = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("c got a slot")
+            .unwrap();
+        assert_eq!(budget.live(), 2);
+        drop((a, c));
+        assert_eq!(budget.live(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_does_not_hibernate_is_passed_over() {
+        let budget = InstanceBudget::new(2);
+        let (tx_a, mut rx_a) = mpsc::channel(4);
+        let (tx_b, mut rx_b) = mpsc::channel(4);
+        let (tx_c, _rx_c) = mpsc::channel::<Command>(4);
+        let a = budget.acquire(tx_a.downgrade()).await;
+        let b = budget.acquire(tx_b.downgrade()).await;
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.acquire(tx_c.downgrade()).await }
+        });
+        // a (oldest) is asked first and ignores it; then b is asked.
+        assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
+        assert!(matches!(rx_b.recv().await, Some(Command::Hibernate)));
+        drop(b);
+        let _c = waiting.await.unwrap();
+        drop(a);
+    }
+}
