@@ -8,9 +8,12 @@
 //!   ?at=N` for 100 random N, p50/p99 latency;
 //! - (b) append-to-visible latency: an acknowledged append followed by a
 //!   consistent `state` read, p50/p99 over 10,000 rounds on loopback;
-//! - (c) fan-out: 10,000 `counter` projections (one stream each), 100,000
-//!   events spread over their streams: time until all are caught up, server
-//!   RSS, and the time to restart them all from their snapshots.
+//! - (c) fan-out with hibernation: 100,000 `counter` projections (one
+//!   stream each) at the default `--max-live-instances`, 10 events per
+//!   stream (a hibernation-heavy load: nearly every event wakes a
+//!   hibernated projection): events/s until all are caught up, failures,
+//!   server RSS and memory mappings, the time to restart them all, and the
+//!   append-to-visible latency of a hibernated projection (p50/p99).
 //!
 //! `cargo bench -p hume-tests --bench projection` runs all three. Sizes:
 //! `HUME_BENCH_PARTS=a,b,c`, `HUME_BENCH_EVENTS` (a), `HUME_BENCH_ROUNDS`
@@ -312,8 +315,10 @@ async fn latency(dir: &std::path::Path) {
 
 /// (c) many projections.
 async fn fanout(dir: &std::path::Path) {
-    let count = env_or("HUME_BENCH_PROJECTIONS", 10_000);
-    let events = env_or("HUME_BENCH_FANOUT_EVENTS", 100_000);
+    let count = env_or("HUME_BENCH_PROJECTIONS", 100_000);
+    let events = env_or("HUME_BENCH_FANOUT_EVENTS", count * 10);
+    let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default();
+    eprintln!("(c) vm.max_map_count = {}", max_map_count.trim());
     let mut server = TestServer::start(dir.join("fanout"));
     let b = Arc::new(Bench::new(&server));
     let counter = Arc::new(b64(hume_tests::COUNTER_WASM));
@@ -368,7 +373,10 @@ async fn fanout(dir: &std::path::Path) {
             let list = all["projections"].as_array().unwrap();
             let behind = list
                 .iter()
-                .filter(|s| s["lag"].as_u64() != Some(0) || s["state"] != "running")
+                .filter(|s| {
+                    s["lag"].as_u64() != Some(0)
+                        || (s["state"] != "running" && s["state"] != "hibernated")
+                })
                 .count();
             if behind == 0 && list.len() as u64 == count {
                 return;
@@ -387,11 +395,15 @@ async fn fanout(dir: &std::path::Path) {
         }
     };
     caught_up(b.clone()).await;
+    let took = t.elapsed().as_secs_f64();
     eprintln!(
-        "(c) {head} events appended in {:.1} s; all {count} projections caught up after {:.1} s; RSS {:.0} MiB",
+        "(c) {head} events appended in {:.1} s; all {count} projections caught up after {took:.1} s \
+         ({:.0} events/s); RSS {:.0} MiB; {} memory mappings; {}",
         appended.as_secs_f64(),
-        t.elapsed().as_secs_f64(),
-        rss_mib(server.pid().unwrap())
+        head as f64 / took,
+        rss_mib(server.pid().unwrap()),
+        mappings(server.pid().unwrap()),
+        live_summary(&b).await,
     );
     let sample = b.get("/projections/c0/state").await;
     assert_eq!(sample, json!({"tick": per}));
@@ -414,6 +426,59 @@ async fn fanout(dir: &std::path::Path) {
         rss_mib(server.pid().unwrap())
     );
     assert_eq!(b.get("/projections/c1/state").await, json!({"tick": per}));
+    eprintln!("(c) after the restart: {}", live_summary(&b).await);
+
+    // Append-to-visible for hibernated projections: one event to a random
+    // stream, then a consistent read of its projection.
+    let mut v = Vec::new();
+    let mut seed = 0x9e37_79b9_u64;
+    let mut woken = 0;
+    for round in 0..1000u64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let i = seed % count;
+        let was = b.get(&format!("/projections/c{i}")).await["state"] == "hibernated";
+        woken += u64::from(was);
+        let t = Instant::now();
+        b.post(
+            &format!("/streams/c-{i}"),
+            &json!({"events": [{"kind": "tick", "data": {"round": round}}]}),
+        )
+        .await;
+        let state = b.get(&format!("/projections/c{i}/state")).await;
+        v.push(t.elapsed());
+        assert!(state["tick"].as_u64().unwrap() > per, "visible");
+    }
+    v.sort();
+    let p = |q: f64| v[((v.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1e3;
+    eprintln!(
+        "(c) append + consistent read of a random projection over 1000 rounds ({woken} were hibernated): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    );
+}
+
+/// Memory mappings (VMAs) of a process.
+fn mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// Live instances, hibernated and faulted projections.
+async fn live_summary(b: &Bench) -> String {
+    let all = b.get("/projections").await;
+    let list = all["projections"].as_array().unwrap();
+    let count = |state: &str| list.iter().filter(|s| s["state"] == state).count();
+    format!(
+        "{} running (live), {} hibernated, {} faulted, {} other",
+        count("running"),
+        count("hibernated"),
+        count("faulted"),
+        list.len() - count("running") - count("hibernated") - count("faulted"),
+    )
 }
 
 fn main() {

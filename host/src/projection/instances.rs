@@ -8,10 +8,11 @@
 //! query.
 //!
 //! An actor holds a [`Slot`] while it has an instance. Taking a slot when all
-//! are in use asks the least recently used holder to hibernate and waits for
-//! a slot to come free; a holder that cannot hibernate at once (it has a read
-//! waiting) is passed over after a short wait and the next one is asked. The
-//! choice is the pure [`Lru`]; [`InstanceBudget`] only drives it.
+//! are in use asks the least recently used holder not asked yet to
+//! hibernate, and waits (first come, first served) for a slot to come free:
+//! one request, one holder asked, so thousands of waiting projections (a
+//! restart) cost nothing while they wait. The choice is the pure [`Lru`];
+//! [`InstanceBudget`] only drives it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -31,9 +32,12 @@ pub const DEFAULT_MAX_LIVE_INSTANCES: usize = 4096;
 /// nothing on any machine (7 million mappings).
 pub const MAX_MAX_LIVE_INSTANCES: usize = 1_000_000;
 
-/// How long a slot request waits for the asked holder before asking the
-/// next one.
-const ASK_NEXT_AFTER: Duration = Duration::from_millis(200);
+/// How long a slot request waits before asking once more. An asked holder
+/// always gives its slot up (at once when idle, after a batch when catching
+/// up, once its waiting reads are answered), so this is only a safety net;
+/// asking more often would make every waiter poll (a restart of 100,000
+/// projections has nearly all of them waiting).
+const ASK_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
 /// Least-recently-used order over slot holders, by id. Pure: no clock (a
 /// counter orders uses) and no I/O.
@@ -85,6 +89,8 @@ struct Holders {
     /// already (a holder used since has a newer tick and may be asked
     /// again): concurrent requests ask different holders.
     asked_upto: u64,
+    /// Requests waiting for a slot.
+    waiting: usize,
 }
 
 /// Shared by every actor of a server: the live-instance bound.
@@ -129,6 +135,7 @@ impl InstanceBudget {
                 mailboxes: HashMap::new(),
                 next_id: 0,
                 asked_upto: 0,
+                waiting: 0,
             }),
         })
     }
@@ -155,19 +162,31 @@ impl InstanceBudget {
             h.next_id += 1;
             h.next_id
         };
-        loop {
-            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-                return self.register(id, mailbox, permit);
-            }
-            self.ask_next(id);
-            // Wait for a slot to come free; if none does soon (the one asked
-            // has a read waiting, say), ask the next.
-            if let Ok(Ok(permit)) =
-                tokio::time::timeout(ASK_NEXT_AFTER, self.permits.clone().acquire_owned()).await
-            {
-                return self.register(id, mailbox, permit);
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return self.register(id, mailbox, permit);
+        }
+        // Counted while waiting (also when the wait is dropped half way).
+        struct Waiting<'a>(&'a InstanceBudget);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.holders().waiting -= 1;
             }
         }
+        self.holders().waiting += 1;
+        let waiting = Waiting(self);
+        let mut again = false;
+        let permit = loop {
+            self.ask_next(id, again);
+            again = true;
+            // Wait for a slot to come free (the holder asked gives one up).
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(ASK_AGAIN_AFTER, self.permits.clone().acquire_owned()).await
+            {
+                break permit;
+            }
+        };
+        drop(waiting);
+        self.register(id, mailbox, permit)
     }
 
     fn register(
@@ -178,6 +197,14 @@ impl InstanceBudget {
     ) -> Slot {
         let mut h = self.holders();
         h.lru.touch(id);
+        // Others wait: this one too gives its slot up once it has done a
+        // batch or has nothing to do (so a queue of thousands moves on
+        // without each waiter having to find a holder to ask).
+        if h.waiting > 0 {
+            if let Some(tx) = mailbox.upgrade() {
+                let _ = tx.try_send(Command::Hibernate);
+            }
+        }
         h.mailboxes.insert(id, mailbox);
         metrics::gauge!("hume_live_instances").set(h.lru.len() as f64);
         Slot {
@@ -187,23 +214,34 @@ impl InstanceBudget {
         }
     }
 
-    /// Ask the least recently used holder not asked yet to hibernate.
-    fn ask_next(&self, except: u64) {
+    /// Ask the least recently used holder not asked yet to hibernate (a few
+    /// tries: a holder whose mailbox is full is passed over). When every
+    /// holder was asked already nobody is asked: those holders give their
+    /// slots up in turn, and each new holder is asked while others wait
+    /// (see [`InstanceBudget::register`]). `again`: the wait timed out, so
+    /// when everyone was asked, start over from the least recently used.
+    fn ask_next(&self, except: u64, again: bool) {
         let mut h = self.holders();
-        for _round in 0..2 {
-            while let Some((tick, victim)) = h.lru.oldest_after(except, h.asked_upto) {
-                h.asked_upto = tick;
-                let asked = h
-                    .mailboxes
-                    .get(&victim)
-                    .and_then(|m| m.upgrade())
-                    .is_some_and(|tx| tx.try_send(Command::Hibernate).is_ok());
-                if asked {
-                    return;
+        for _ in 0..8 {
+            let next = match h.lru.oldest_after(except, h.asked_upto) {
+                None if again && h.asked_upto > 0 => {
+                    h.asked_upto = 0;
+                    h.lru.oldest_after(except, 0)
                 }
+                next => next,
+            };
+            let Some((tick, victim)) = next else {
+                return;
+            };
+            h.asked_upto = tick;
+            let asked = h
+                .mailboxes
+                .get(&victim)
+                .and_then(|m| m.upgrade())
+                .is_some_and(|tx| tx.try_send(Command::Hibernate).is_ok());
+            if asked {
+                return;
             }
-            // Everyone was asked: start over from the least recently used.
-            h.asked_upto = 0;
         }
     }
 }
@@ -267,6 +305,34 @@ mod tests {
         assert_eq!(budget.live(), 2);
         drop((a, c));
         assert_eq!(budget.live(), 0);
+    }
+
+    #[tokio::test]
+    async fn while_others_wait_every_new_holder_is_asked_to_give_its_slot_up() {
+        let budget = InstanceBudget::new(1);
+        let (tx_a, mut rx_a) = mpsc::channel(4);
+        let (tx_b, mut rx_b) = mpsc::channel(4);
+        let (tx_c, mut rx_c) = mpsc::channel::<Command>(4);
+        let a = budget.acquire(tx_a.downgrade()).await;
+        let b = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.acquire(tx_b.downgrade()).await }
+        });
+        assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
+        let c = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.acquire(tx_c.downgrade()).await }
+        });
+        while budget.holders().waiting < 2 {
+            tokio::task::yield_now().await;
+        }
+        drop(a);
+        let b = b.await.unwrap();
+        // c still waits: b is asked as soon as it holds the slot.
+        assert!(matches!(rx_b.recv().await, Some(Command::Hibernate)));
+        drop(b);
+        let _c = c.await.unwrap();
+        assert!(rx_c.try_recv().is_err(), "nobody waits for c's slot");
     }
 
     #[tokio::test]

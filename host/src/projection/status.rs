@@ -154,7 +154,7 @@ impl Live {
         if self
             .rate_window
             .back()
-            .is_none_or(|(t, _)| now.duration_since(*t).as_millis() >= 250)
+            .is_none_or(|(t, _)| now.duration_since(*t).as_millis() >= 1000)
         {
             self.rate_window.push_back((now, self.applied));
         }
@@ -162,6 +162,12 @@ impl Live {
         {
             self.rate_window.pop_front();
         }
+    }
+
+    /// Forget the rate samples (a hibernating projection applies nothing;
+    /// with 100,000 of them the samples would add up).
+    pub fn clear_rate(&mut self) {
+        self.rate_window = std::collections::VecDeque::new();
     }
 
     fn rate(&self) -> f64 {

@@ -110,6 +110,11 @@ impl Actor {
         );
         self.drop_instance();
         self.hibernated = Some(held);
+        self.cfg
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear_rate();
         self.metrics.hibernations.increment(1);
     }
 
@@ -226,19 +231,42 @@ impl Actor {
     }
 
     /// Persist the hibernated state (a snapshot on request, on time, or at
-    /// shutdown), without waking. Returns its offset.
+    /// shutdown), without waking. Returns its offset. The snapshot carries
+    /// the cursor's `scanned`, which moved on while it slept (nothing of
+    /// its streams arrived, or it would have woken): a restart then starts
+    /// at the head instead of scanning the log from where it fell asleep.
     pub(super) async fn persist_hibernated(&mut self) -> Result<u64, ProjectionError> {
-        let offset = self.cursor.offset();
-        if let Some(Hibernated::Held(snapshot)) = self.hibernated.take() {
-            match self.save(snapshot.clone()).await {
-                Ok(()) => self.hibernated = Some(Hibernated::Stored),
-                Err(err) => {
+        let (offset, scanned) = (self.cursor.offset(), self.cursor.scanned());
+        if self.persisted == Some((offset, scanned)) {
+            return Ok(offset);
+        }
+        let snapshot = match self.hibernated.take() {
+            Some(Hibernated::Held(s)) => Some(s),
+            Some(Hibernated::Stored) => {
+                self.hibernated = Some(Hibernated::Stored);
+                self.cfg.store.latest(&self.cfg.key).await?
+            }
+            None => None,
+        };
+        let Some(mut snapshot) = snapshot else {
+            return Ok(offset);
+        };
+        let held = matches!(self.hibernated, None);
+        if snapshot.offset == offset {
+            snapshot.scanned = snapshot.scanned.max(scanned);
+        }
+        match self.save(snapshot.clone()).await {
+            Ok(()) => {
+                self.hibernated = Some(Hibernated::Stored);
+                Ok(offset)
+            }
+            Err(err) => {
+                if held {
                     self.hibernated = Some(Hibernated::Held(snapshot));
-                    return Err(err);
                 }
+                Err(err)
             }
         }
-        Ok(offset)
     }
 
     /// Record a use of the instance (for the least-recently-used choice and

@@ -271,7 +271,9 @@ impl Actor {
         live.scanned = self.cursor.scanned();
         live.fault = self.recovery.fault().cloned();
         live.skipped_positions = self.cursor.skipped().collect();
-        live.sample_rate();
+        if self.hibernated.is_none() {
+            live.sample_rate();
+        }
         self.metrics
             .lag
             .set(self.cfg.log.head().saturating_sub(self.cursor.scanned()) as f64);
@@ -319,27 +321,30 @@ impl Actor {
         !self.behind() && !self.recovery.is_faulted() && !self.stopped && self.folder.is_some()
     }
 
+    /// The task. Every step is boxed: the task's own future then stays a
+    /// few hundred bytes, whatever the plugin calls inside need (a server
+    /// keeps one per projection, hibernated ones included).
     async fn run(mut self) {
         // Targeted wake-ups: new events of the followed streams.
         let subscription = self.cfg.feed.subscribe(&self.cfg.follow);
         // Every new batch; only listened to while a read waits for a position.
         let mut head = self.cfg.feed.watch();
         let mut head_closed = false;
-        self.build().await;
+        Box::pin(self.build()).await;
         self.next_poll = TokioInstant::now() + self.catch_up_after();
         loop {
             self.skip_ahead();
             // Already at the head (a start, a restore, a reset on an idle
             // log): report it now, not at the next wake-up.
             if self.idle_and_healthy() {
-                self.reached_head().await;
+                Box::pin(self.reached_head()).await;
             }
             // Work for a hibernated projection: bring its instance back.
-            if self.hibernated.is_some() && self.behind() && !self.wake().await {
+            if self.hibernated.is_some() && self.behind() && !Box::pin(self.wake()).await {
                 continue;
             }
             if self.should_yield_slot() {
-                self.hibernate().await;
+                Box::pin(self.hibernate()).await;
             }
             self.publish();
             let behind = self.behind();
@@ -355,9 +360,9 @@ impl Actor {
                 // treat the latter as a shutdown with a final snapshot.
                 cmd = self.rx.recv() => {
                     let flow = match cmd {
-                        Some(cmd) => self.handle(cmd).await,
+                        Some(cmd) => Box::pin(self.handle(cmd)).await,
                         None => {
-                            self.final_snapshot().await;
+                            Box::pin(self.final_snapshot()).await;
                             Flow::Exit
                         }
                     };
@@ -384,25 +389,27 @@ impl Actor {
                 // persisted for that long.
                 _ = sleep_until(snapshot_due.unwrap_or_else(TokioInstant::now)),
                     if snapshot_due.is_some() => {
-                    self.persist_or_fault().await;
+                    Box::pin(self.persist_or_fault()).await;
                 }
                 // Idle for `--hibernate-after`: give the instance up.
                 _ = sleep_until(idle_deadline.unwrap_or_else(TokioInstant::now)),
                     if idle_deadline.is_some() => {
-                    self.hibernate().await;
+                    Box::pin(self.hibernate()).await;
                 }
                 // Work: apply one bounded batch, then loop so that commands
                 // and timers get a turn between batches.
                 _ = std::future::ready(()), if behind => {
-                    self.step().await;
+                    Box::pin(self.step()).await;
                     self.batches_since_build += 1;
                     self.touch();
                 }
             }
             if self.idle_and_healthy() {
-                self.reached_head().await;
+                Box::pin(self.reached_head()).await;
             }
-            self.serve_waiters().await;
+            if !self.waiters.is_empty() {
+                Box::pin(self.serve_waiters()).await;
+            }
         }
         let name = self.cfg.name.clone();
         self.waiters
