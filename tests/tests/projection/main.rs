@@ -1,5 +1,6 @@
 //! Live projections in a real `hume serve`: deploy, faults, snapshots,
-//! versions (blue/green), crash safety and history (time travel).
+//! versions (blue/green), crash safety, history (time travel) and the web
+//! UI in a real browser.
 
 mod common;
 mod crash;
@@ -7,4 +8,5 @@ mod deploy;
 mod faults;
 mod history;
 mod snapshots;
+mod ui;
 mod versions;
