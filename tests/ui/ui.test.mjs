@@ -52,13 +52,17 @@ const page = await context.newPage();
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
-if (process.env.UI_DEV_DIR) { // development only: serve the UI files from disk
-  await context.route('**/ui/*', (route) => {
+// Development only: serve the UI files from disk (UI_DEV_DIR), to try
+// changes without rebuilding the binary.
+async function devFiles(ctx) {
+  if (!process.env.UI_DEV_DIR) return;
+  await ctx.route('**/ui/*', (route) => {
     const name = new globalThis.URL(route.request().url()).pathname.slice(4) || 'index.html';
-    const type = name.endsWith('.js') ? 'text/javascript' : name.endsWith('.css') ? 'text/css' : name.endsWith('.svg') ? 'image/svg+xml' : 'text/html';
+    const type = { js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml' }[name.split('.').pop()] || 'text/html';
     route.fulfill({ path: `${process.env.UI_DEV_DIR}/${name}`, contentType: type });
   });
 }
+await devFiles(context);
 const shot = (name) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
 let failed = false;
 async function check(name, fn) {
@@ -237,6 +241,7 @@ try {
     const base = env('TOKEN_URL');
     const token = env('TOKEN');
     const ctx = await browser.newContext();
+    await devFiles(ctx);
     const p = await ctx.newPage();
     await p.goto(`${base}/ui/`);
     const dlg = p.locator('dialog#token');
