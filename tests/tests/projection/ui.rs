@@ -129,3 +129,45 @@ async fn the_web_ui_works_in_a_real_browser() {
     );
     assert!(!stdout.contains("FAILED"), "{stdout}");
 }
+
+/// `POST /plugins/validate` (the deploy page's first step) says what `hume
+/// validate` says, deploys nothing, and names the field of a bad plugin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_endpoint_describes_a_plugin_without_deploying_it() {
+    use base64::Engine as _;
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let kv = hume_tests::read_wasm(KV_WASM);
+    let v = api
+        .post_ok("/plugins/validate", json!({"plugin": b64(&kv)}))
+        .await;
+    assert_eq!(v["name"], "kv", "{v}");
+    assert_eq!(v["kinds"], json!(["add", "remove"]), "{v}");
+    assert_eq!(v["state_encoding"], "json", "{v}");
+    assert_eq!(v["world"], "hume:projection@0.1.0", "{v}");
+    assert!(api.list().await.is_empty(), "validate deploys nothing");
+    let deployed = api.deploy("kv", KV_WASM, &["kv"], json!({})).await;
+    assert_eq!(
+        v["hash"], deployed["plugin_hash"],
+        "the same hash as a deploy"
+    );
+
+    for (bytes, what) in [
+        (b"not wasm".to_vec(), "garbage"),
+        (
+            hume_tests::read_wasm(hume_tests::WRONG_WORLD_WASM),
+            "wrong world",
+        ),
+    ] {
+        let (code, err) = api
+            .post("/plugins/validate", json!({"plugin": b64(&bytes)}))
+            .await;
+        assert_eq!(code, 422, "{what}: {err}");
+        assert_eq!(err["field"], "plugin", "{what}: {err}");
+    }
+    let (code, err) = api.post("/plugins/validate", json!({"plugin": "%%"})).await;
+    assert_eq!(code, 400, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("base64"), "{err}");
+}
