@@ -8,8 +8,9 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: RocksDB is linked from librocksdb-dev (7.8.3; building it
-# from source costs ~30 min), libclang-dev/clang let bindgen read its headers.
-apt_packages=(librocksdb-dev libclang-dev clang pkg-config)
+# from source costs ~30 min), libclang-dev/clang let bindgen read its headers;
+# chromium runs the web UI's browser tests (tests/tests/projection/ui.rs).
+apt_packages=(librocksdb-dev libclang-dev clang pkg-config chromium)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -30,5 +31,12 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 # Python, JavaScript and C plugin toolchains.
 if [ -x scripts/setup-kits.sh ]; then
     scripts/setup-kits.sh
+fi
+# The web UI's browser tests drive chromium with playwright-core (pinned by
+# tests/ui/package-lock.json; it downloads no browser).
+if ! cmp -s tests/ui/package-lock.json tests/ui/node_modules/.hume-installed-lock 2>/dev/null; then
+    echo "setup: npm ci in tests/ui (playwright-core)"
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error &&
+        cp package-lock.json node_modules/.hume-installed-lock)
 fi
 echo "setup: done"

@@ -14,7 +14,8 @@
 //!    `--allow-origin`; refused (403) otherwise. Allowed origins also get
 //!    `Access-Control-Allow-Origin` on their answers.
 //! 3. **Token** ([`check_token`]): with a token configured, every endpoint but
-//!    `/health` needs `Authorization: Bearer TOKEN` (401 otherwise).
+//!    `/health` and the web UI's files needs `Authorization: Bearer TOKEN`
+//!    (401 otherwise).
 //! 4. **Browser-borne writes** ([`check_state_change`]): a state-changing
 //!    request (anything but GET/HEAD/OPTIONS) must say `Content-Type:
 //!    application/json` (415 otherwise; no browser sends that cross-site
@@ -455,12 +456,14 @@ pub fn preflight(
 // ---------------------------------------------------------------------------
 // Token
 
-/// The token check (see the module docs). `/health` is always open.
+/// The token check (see the module docs). `/health` and the web UI's
+/// static files (`/ui/...`, which hold no data; the API calls they make need
+/// the token) are always open.
 pub fn check_token(path: &str, headers: &HeaderMap, token: Option<&Token>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Ok(());
     };
-    if path == "/health" {
+    if path == "/health" || super::ui::is_ui_path(path) {
         return Ok(());
     }
     let unauthorized = |what: &str| {
@@ -839,6 +842,8 @@ mod tests {
         assert!(check_token("/streams", &headers(&[]), t).is_err());
         assert!(check_token("/health", &headers(&[]), t).is_ok());
         assert!(check_token("/health/", &headers(&[]), t).is_err());
+        assert!(check_token("/ui/app.js", &headers(&[]), t).is_ok());
+        assert!(check_token("/uix", &headers(&[]), t).is_err());
         assert!(check_token("/streams", &headers(&[]), None).is_ok());
     }
 

@@ -8,7 +8,8 @@
 //!
 //! [`guard`] puts the security layers (host, CORS, token, browser-borne
 //! writes, body deadline) in front of every route; [`server`] accepts the
-//! connections, with header timeouts and a connection limit.
+//! connections, with header timeouts and a connection limit; [`ui`] serves
+//! the operator web UI at `/ui/` (embedded files over this same API).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,10 +30,12 @@ use crate::projection::Manager;
 pub mod events;
 pub mod guard;
 pub mod history;
+pub mod plugins;
 pub mod projections;
 pub mod server;
 #[cfg(test)]
 mod tests;
+pub mod ui;
 
 /// Limits of the HTTP surface.
 #[derive(Debug, Clone)]
@@ -99,6 +102,8 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(projections::routes())
         .merge(history::routes())
+        .merge(plugins::routes())
+        .merge(ui::routes())
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -115,7 +120,8 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {method} {}. Endpoints: POST/GET /streams/{{stream}}, GET /streams, \
-             /all, /categories/{{prefix}}, /projections[/{{name}}[/...]], /metrics, /health",
+             /all, /categories/{{prefix}}, /projections[/{{name}}[/...]], /plugins/validate, \
+             /metrics, /health; the web UI is at /ui/",
             uri.path()
         ),
     )

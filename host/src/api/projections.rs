@@ -52,7 +52,7 @@ use crate::projection::{
 };
 
 /// Largest deploy request (a base64 plugin of up to ~96 MiB).
-const MAX_DEPLOY_BYTES: usize = 128 * 1024 * 1024;
+pub(super) const MAX_DEPLOY_BYTES: usize = 128 * 1024 * 1024;
 
 /// The projection routes and `/metrics`, to merge into the main router.
 pub fn routes() -> Router<AppState> {

@@ -43,7 +43,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the Hume daemon: the event log, live projections and the HTTP API.
+    /// Run the Hume daemon: the event log, live projections, the HTTP API and
+    /// the operator web UI (open http://ADDRESS/ui/ in a browser).
     Serve(serve::ServeArgs),
     #[command(flatten)]
     Offline(offline::Command),

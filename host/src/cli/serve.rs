@@ -306,6 +306,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     // Tools (and the tests) read the address from this line.
     println!("hume listening on http://{addr}");
+    println!("web UI: http://{addr}/ui/");
 
     let shutdown = state.shutdown.clone();
     api::server::serve(

@@ -376,6 +376,7 @@ fn a_token_guards_every_endpoint_but_health() {
         ("GET", "/nowhere"),
         ("POST", "/streams/x"),
         ("POST", "/projections"),
+        ("POST", "/plugins/validate"),
         ("POST", "/projections/kv/query"),
         ("POST", "/projections/kv/catch-up"),
         ("POST", "/projections/kv/take-snapshot"),

@@ -1,5 +1,6 @@
 //! Live projections in a real `hume serve`: deploy, faults, snapshots,
-//! versions (blue/green), crash safety and history (time travel).
+//! versions (blue/green), crash safety, history (time travel) and the web
+//! UI in a real browser.
 
 mod common;
 mod crash;
@@ -8,4 +9,5 @@ mod faults;
 mod hibernation;
 mod history;
 mod snapshots;
+mod ui;
 mod versions;

@@ -232,6 +232,16 @@ impl Manager {
         Ok(plugin)
     }
 
+    /// Validate (load and compile) plugin bytes without deploying them:
+    /// what `hume validate` checks, for `POST /plugins/validate`.
+    pub async fn validate(&self, wasm: Vec<u8>) -> Result<Plugin, ProjectionError> {
+        let runtime = self.inner.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.load(&wasm))
+            .await
+            .map_err(|e| ProjectionError::Invalid(format!("loading the plugin panicked: {e}")))?
+            .map_err(ProjectionError::Load)
+    }
+
     /// A plugin stored in the `plugins` column family, by hash.
     async fn stored_plugin(&self, hash: &str) -> Result<Plugin, ProjectionError> {
         if let Some(p) = self

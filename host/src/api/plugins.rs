@@ -1,0 +1,54 @@
+//! `POST /plugins/validate` `{"plugin": "<base64 wasm>"}` → `{"name",
+//! "version", "kinds", "state_encoding", "world", "hash"}`: what `hume
+//! validate` says about a plugin, without deploying it (the web UI shows it
+//! before a deploy). An invalid plugin is a 422 naming what is wrong.
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::{manager, ApiError, AppState, JsonBody};
+
+/// The plugin routes, to merge into the main router.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/plugins/validate",
+        post(validate).layer(DefaultBodyLimit::max(super::projections::MAX_DEPLOY_BYTES)),
+    )
+}
+
+/// Body of `POST /plugins/validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateBody {
+    /// The plugin component, base64 (standard alphabet, padded).
+    plugin: String,
+}
+
+async fn validate(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<ValidateBody>,
+) -> Result<Response, ApiError> {
+    let wasm = base64::engine::general_purpose::STANDARD
+        .decode(body.plugin.as_bytes())
+        .map_err(|e| {
+            ApiError::bad_field(
+                "plugin",
+                format!("`plugin` must be the component's bytes in base64: {e}"),
+            )
+        })?;
+    let plugin = manager(&app)?.validate(wasm).await?;
+    let info = plugin.info();
+    Ok(Json(serde_json::json!({
+        "name": info.name,
+        "version": info.version,
+        "kinds": info.kinds,
+        "state_encoding": info.state_encoding,
+        "world": plugin.world_version(),
+        "hash": plugin.hash(),
+    }))
+    .into_response())
+}
