@@ -115,9 +115,9 @@ pub fn body_timeout_in(err: &(dyn std::error::Error + 'static)) -> Option<BodyRe
 /// A request body that fails with [`BodyReadTimeout`] once its deadline
 /// (set when the request came in) has passed.
 pub struct DeadlineBody {
-    inner: Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    timeout: Duration,
+    pub(super) inner: Body,
+    pub(super) deadline: Pin<Box<tokio::time::Sleep>>,
+    pub(super) timeout: Duration,
 }
 
 impl HttpBody for DeadlineBody {
