@@ -70,10 +70,8 @@ fn a_torn_wal_tail_starts_without_help_and_keeps_every_acknowledged_event() {
         Tear::Garbage(&[0; 64]),
         Tear::Garbage(b"\x01\x02\x03\x04\xff\x7f\x01partial"),
     ];
-    for tear in tears {
-        let dir = tmp
-            .path()
-            .join(format!("{tear:?}").replace(['(', ')', '[', ']', ',', ' '], "_"));
+    for (i, tear) in tears.into_iter().enumerate() {
+        let dir = tmp.path().join(format!("tear-{i}"));
         copy_dir(&pristine, &dir);
         let wal = newest_wal(&dir);
         let mut bytes = std::fs::read(&wal).unwrap();
