@@ -16,6 +16,11 @@ pub enum StorageErrorKind {
     NoSpace,
     /// Stored data is damaged or was written by something else.
     Corruption,
+    /// An earlier write failed in a way that leaves its durability unknown
+    /// (an fsync or write error): the store refuses every write until the
+    /// server restarts and reads back what is really on disk. That failure
+    /// was logged when it happened; this one is only its echo.
+    WritesStopped,
     /// Any other failure (I/O, the engine refused, ...).
     Other,
 }
@@ -47,4 +52,18 @@ impl StorageError {
             source: Arc::new(source),
         }
     }
+}
+
+/// Is there a [`StorageError`] of `kind` anywhere in `err`'s source chain?
+pub fn has_kind(err: &(dyn Error + 'static), kind: StorageErrorKind) -> bool {
+    let mut cur: Option<&(dyn Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.downcast_ref::<StorageError>()
+            .is_some_and(|s| s.kind == kind)
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }

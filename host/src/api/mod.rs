@@ -26,6 +26,7 @@ use base64::Engine as _;
 
 use crate::log::{EventLog, LogError};
 use crate::projection::Manager;
+use crate::storage::StorageErrorKind;
 
 pub mod events;
 pub mod guard;
@@ -111,8 +112,24 @@ pub fn router(state: AppState) -> Router {
     guard::protect(app, security)
 }
 
+/// `/health`: `status` is `ok`, `disk_full` (appends refused until space is
+/// freed; still 200, since reads work and a restart would not help) or
+/// `failed` (a write or fsync failed: 503, restart the server), with the
+/// details under `log`.
 async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    Json(serde_json::json!({"status": "ok", "head": state.log.head()})).into_response()
+    let log = state.log.writability();
+    let (code, status) = match &log {
+        crate::log::Writability::Writable => (StatusCode::OK, "ok"),
+        crate::log::Writability::DiskFull { .. } => (StatusCode::OK, "disk_full"),
+        crate::log::Writability::Failed { .. } => (StatusCode::SERVICE_UNAVAILABLE, "failed"),
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "head": state.log.head(),
+        "writable": log.is_writable(),
+        "log": log,
+    });
+    (code, Json(body)).into_response()
 }
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
@@ -172,9 +189,14 @@ impl From<LogError> for ApiError {
             }
             LogError::WrongExpectedRevision { .. } => StatusCode::CONFLICT,
             LogError::Closed => StatusCode::SERVICE_UNAVAILABLE,
-            LogError::Storage(e) if e.kind == crate::storage::StorageErrorKind::NoSpace => {
-                tracing::error!(error = %err, "event log: the disk is full");
+            // The log reported these once, when they began.
+            LogError::Storage(e) if e.kind == StorageErrorKind::NoSpace => {
+                tracing::debug!(error = %err, "append refused: the disk is full");
                 StatusCode::INSUFFICIENT_STORAGE
+            }
+            LogError::Storage(e) if e.kind == StorageErrorKind::WritesStopped => {
+                tracing::debug!(error = %err, "append refused after an earlier write failure");
+                StatusCode::SERVICE_UNAVAILABLE
             }
             LogError::Storage(_) | LogError::Corrupt { .. } => {
                 tracing::error!(error = %err, "event log failure");
@@ -185,10 +207,16 @@ impl From<LogError> for ApiError {
             LogError::WrongExpectedRevision { current, .. } => Some(*current),
             _ => None,
         };
+        let message = match &err {
+            LogError::Storage(e) if e.kind == StorageErrorKind::NoSpace => {
+                format!("the disk is full; nothing was written: {err}")
+            }
+            _ => err.to_string(),
+        };
         ApiError {
             status,
             field: err.field(),
-            message: err.to_string(),
+            message,
             current_revision,
         }
     }

@@ -477,7 +477,18 @@ async fn command(
     Ok(Json(serde_json::json!({ "ok": true })).into_response())
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<AppState>) -> Response {
+    // The log's state, sampled now: 0 when appends are refused (disk full
+    // or a failed write; `/health` says which and why).
+    let log = state.log.writability();
+    metrics::gauge!("hume_log_writable").set(if log.is_writable() { 1.0 } else { 0.0 });
+    metrics::gauge!("hume_log_failed").set(
+        if matches!(log, crate::log::Writability::Failed { .. }) {
+            1.0
+        } else {
+            0.0
+        },
+    );
     match telemetry::render_metrics() {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => ApiError::new(

@@ -111,10 +111,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS|off", default_value = "60000", value_parser = parse_hibernate_after)]
     pub hibernate_after: HibernateAfter,
 
-    /// What to do with a damaged write-ahead log: `strict` refuses to open
-    /// (default); `point-in-time` keeps the events before the damage and
-    /// drops everything after it, acknowledged or not.
-    #[arg(long, value_enum, default_value = "strict")]
+    /// Keep at least this many bytes free on the data directory's disk (K,
+    /// M, G allowed; 0 = off). A write that would go below is refused: an
+    /// append gets a 507 "disk is full" and writes nothing, projections keep
+    /// serving their state and pause snapshots, `/health` says `disk_full`.
+    /// Appends resume on their own once space is freed, without a restart.
+    /// The margin keeps RocksDB from ever meeting a full disk mid-write and
+    /// leaves it room to flush and compact.
+    #[arg(long, value_name = "BYTES", value_parser = super::projections::parse_bytes, default_value = "256M")]
+    pub min_free_space: u64,
+
+    /// What to do with a damaged write-ahead log when opening.
+    /// `tolerate-tail` (default) drops an incomplete last record, the write
+    /// a crash, power loss or full disk cut off (never acknowledged: every
+    /// acknowledged append was fsynced whole), and refuses any other damage;
+    /// `strict` refuses a torn tail too; `point-in-time` keeps the events
+    /// before any damage and drops everything after it, acknowledged or not.
+    #[arg(long, value_enum, default_value = "tolerate-tail")]
     pub wal_recovery: WalRecoveryArg,
 }
 
@@ -159,7 +172,9 @@ fn parse_max_live(s: &str) -> Result<usize, String> {
 /// `--wal-recovery` values.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum WalRecoveryArg {
-    /// Refuse to open a damaged log.
+    /// Drop a torn (incomplete) last record; refuse any other damage.
+    TolerateTail,
+    /// Refuse to open a damaged log, a torn tail included.
     Strict,
     /// Salvage the events before the damage.
     PointInTime,
@@ -224,12 +239,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let db_options = DbOptions {
         wal_recovery: match args.wal_recovery {
+            WalRecoveryArg::TolerateTail => WalRecovery::TolerateTail,
             WalRecoveryArg::Strict => WalRecovery::Strict,
             WalRecoveryArg::PointInTime => {
                 tracing::warn!("opening with --wal-recovery point-in-time: events after any WAL damage are dropped");
                 WalRecovery::PointInTime
             }
         },
+        min_free_space: args.min_free_space,
         ..DbOptions::default()
     };
     let limits = Limits {

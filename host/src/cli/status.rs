@@ -42,10 +42,13 @@ pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<
 }
 
 fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
-    let snapshot = s
+    let mut snapshot = s
         .last_snapshot
         .map(|l| format!("{} ({} ago)", l.offset, age(l.age_ms)))
         .unwrap_or_else(|| "-".into());
+    if s.snapshots_paused.is_some() {
+        snapshot.push_str(" PAUSED: disk full");
+    }
     let error = match (&s.fault, &s.last_error) {
         (Some(f), _) => format!("at {} `{}`: {}", f.position, f.kind, f.error),
         (None, Some(e)) => e.clone(),

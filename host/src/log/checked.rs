@@ -9,7 +9,9 @@ use tokio::sync::watch;
 
 pub use super::validate::Limits;
 use super::validate::{validate_append, validate_stream_name};
-use super::{AppendOutcome, EventLog, ExpectedRevision, LogError, NewEvent, Page, Selector};
+use super::{
+    AppendOutcome, EventLog, ExpectedRevision, LogError, NewEvent, Page, Selector, Writability,
+};
 
 /// A log that validates every request, then hands it to `backend`.
 struct Checked {
@@ -76,5 +78,9 @@ impl EventLog for Checked {
 
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>> {
         self.backend.streams()
+    }
+
+    fn writability(&self) -> Writability {
+        self.backend.writability()
     }
 }

@@ -87,6 +87,39 @@ pub struct AppendOutcome {
     pub revision: u64,
 }
 
+/// Whether the log takes appends right now, for `/health`, `/metrics` and
+/// the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Writability {
+    /// Appends are accepted.
+    Writable,
+    /// The disk is full (or below the free-space watermark): appends are
+    /// refused with a 507 until space is freed, then resume on their own.
+    /// Reads keep working.
+    DiskFull {
+        /// What the last refused write reported, with what to do.
+        error: String,
+        /// Bytes free on the log's disk, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        free_bytes: Option<u64>,
+    },
+    /// A write or fsync failed, so what reached the disk is unknown: every
+    /// append is refused until the server restarts and reads the log back.
+    /// Reads keep working.
+    Failed {
+        /// The failure, with what to do.
+        error: String,
+    },
+}
+
+impl Writability {
+    /// Is it [`Writability::Writable`]?
+    pub fn is_writable(&self) -> bool {
+        matches!(self, Writability::Writable)
+    }
+}
+
 /// A page of events from a bounded read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
@@ -376,4 +409,10 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Every stream with its current revision, sorted by name.
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>>;
+
+    /// Whether appends are accepted right now (cheap: one `statvfs` at
+    /// most). Backends that cannot fill a disk are always writable.
+    fn writability(&self) -> Writability {
+        Writability::Writable
+    }
 }

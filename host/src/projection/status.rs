@@ -108,6 +108,11 @@ pub struct ProjectionStatus {
     pub fault: Option<Fault>,
     /// The last error seen (a fault, a failed snapshot write...).
     pub last_error: Option<String>,
+    /// Set while snapshots cannot be written (the disk is full): why. The
+    /// projection keeps applying events and serving its state; it snapshots
+    /// again once space is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_paused: Option<String>,
     /// A new version being built beside this one (blue/green).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<ProjectionStatus>>,
@@ -125,6 +130,7 @@ pub(crate) struct Live {
     pub last_snapshot: Option<(u64, u64)>,
     pub fault: Option<Fault>,
     pub last_error: Option<String>,
+    pub snapshots_paused: Option<String>,
     /// (when, applied) samples for the rate: the oldest kept is ≤ ~10 s old.
     rate_window: std::collections::VecDeque<(Instant, u64)>,
 }
@@ -144,6 +150,7 @@ impl Live {
             last_snapshot: None,
             fault: None,
             last_error: None,
+            snapshots_paused: None,
             rate_window: std::collections::VecDeque::new(),
         }
     }
@@ -212,6 +219,7 @@ impl Live {
             options: version.options.clone(),
             fault: self.fault.clone(),
             last_error: self.last_error.clone(),
+            snapshots_paused: self.snapshots_paused.clone(),
             pending: None,
         }
     }

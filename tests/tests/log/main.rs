@@ -4,8 +4,12 @@
 
 mod cli;
 mod crash;
+mod disk_common;
+mod disk_full;
+mod failing_disk;
 mod http;
 mod library;
 mod model;
 mod security;
+mod torn_tail;
 mod wal;

@@ -1,7 +1,8 @@
 //! WAL damage: truncate or flip bytes in the newest write-ahead log file,
 //! then open. The log must either refuse to open with a clear error (the
-//! default, strict recovery) or, when salvage is asked for, come back as a
-//! consistent prefix of what was written. It never returns garbage.
+//! default drops only an incomplete last record, see `torn_tail.rs`) or,
+//! when salvage is asked for, come back as a consistent prefix of what was
+//! written. It never returns garbage.
 
 use std::path::{Path, PathBuf};
 

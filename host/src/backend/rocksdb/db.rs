@@ -48,10 +48,15 @@ pub const COLUMN_FAMILIES: [&str; 7] = [
 /// How to treat a damaged write-ahead log when opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WalRecovery {
-    /// Refuse to open if any WAL record is damaged (RocksDB's
-    /// `kAbsoluteConsistency`). The default: an acknowledged append is never
-    /// dropped silently.
+    /// The default: drop an incomplete record at the very end of the WAL (a
+    /// write torn by a crash, power loss or a full disk) and refuse to open
+    /// on any other damage (RocksDB's `kTolerateCorruptedTailRecords`). A
+    /// torn tail only ever holds a write that was never acknowledged, since
+    /// every acknowledged one was fsynced whole before its answer.
     #[default]
+    TolerateTail,
+    /// Refuse to open if any WAL record is damaged, a torn tail included
+    /// (RocksDB's `kAbsoluteConsistency`).
     Strict,
     /// Salvage: recover up to the first damaged record and drop everything
     /// after it (RocksDB's `kPointInTimeRecovery`). Appends acknowledged after
@@ -64,18 +69,32 @@ pub enum WalRecovery {
 pub struct DbOptions {
     /// Create the directory and database when missing (default true).
     pub create_if_missing: bool,
-    /// WAL recovery mode (default [`WalRecovery::Strict`]).
+    /// WAL recovery mode (default [`WalRecovery::TolerateTail`]).
     pub wal_recovery: WalRecovery,
+    /// Bytes every write leaves free on the data directory's disk (see
+    /// `space.rs`); a write that would go below is refused as "disk full".
+    /// 0 turns the check off. Default [`DEFAULT_MIN_FREE_SPACE`].
+    pub min_free_space: u64,
 }
+
+/// Default of [`DbOptions::min_free_space`]: 256 MiB, room for RocksDB to
+/// flush a full 64 MiB memtable and compact, and above the 64 MiB RocksDB's
+/// own recovery waits for after an ENOSPC.
+pub const DEFAULT_MIN_FREE_SPACE: u64 = 256 * 1024 * 1024;
 
 impl Default for DbOptions {
     fn default() -> Self {
         DbOptions {
             create_if_missing: true,
-            wal_recovery: WalRecovery::Strict,
+            wal_recovery: WalRecovery::TolerateTail,
+            min_free_space: DEFAULT_MIN_FREE_SPACE,
         }
     }
 }
+
+/// Free bytes needed to open the database (its new WAL, MANIFEST, OPTIONS
+/// and LOG header take a few hundred KiB).
+pub const MIN_FREE_TO_OPEN: u64 = 512 * 1024;
 
 /// Errors opening the database.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +107,17 @@ pub enum DbError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// The disk has no room to open the database.
+    #[error(
+        "the disk holding {path} is full ({free} bytes free; opening the database needs at least \
+         {MIN_FREE_TO_OPEN}): nothing was changed. Free space on that disk and start again"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+        /// Bytes free.
+        free: u64,
     },
     /// RocksDB found damaged data (typically the write-ahead log after a
     /// disk fault) and refused to guess.
@@ -122,6 +152,10 @@ pub enum DbError {
 pub struct Db {
     inner: Arc<rocksdb::DB>,
     path: Arc<PathBuf>,
+    min_free_space: u64,
+    /// Set once a write or fsync failed: every later write through this
+    /// handle is refused until restart (see `writer.rs`).
+    stopped: Arc<std::sync::OnceLock<crate::storage::StorageError>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -140,20 +174,33 @@ impl Db {
                 source,
             })?;
         }
+        // Opening writes a new WAL, MANIFEST, OPTIONS and the LOG header; on
+        // a disk without room for them RocksDB could abort (see the log
+        // level below), so refuse first, saying what to do.
+        if let Ok(free) = super::space::free_bytes(&path) {
+            if free < MIN_FREE_TO_OPEN {
+                return Err(DbError::DiskFull { path, free });
+            }
+        }
         let mut opts = Options::default();
         opts.create_if_missing(options.create_if_missing);
         opts.create_missing_column_families(true);
-        // Why the WAL recovery mode is pinned: every append is fsynced to the
-        // WAL before it is acknowledged, so after a process crash or power
-        // loss the WAL holds every acknowledged append intact. The only way a
-        // record can then be damaged is a real fault (disk, filesystem, an
-        // operator's editor). RocksDB's default (kPointInTimeRecovery) would
-        // silently stop at the damage and drop every later record — including
-        // acknowledged appends — and then carry on as if nothing happened.
-        // kAbsoluteConsistency instead fails the open with a corruption error,
-        // which we turn into a message telling the operator what to do. The
-        // salvage mode is there, but only as an explicit opt-in.
+        // Why this WAL recovery mode: every append is fsynced to the WAL
+        // before it is acknowledged, and the writer refuses every later
+        // append after a failed write (writer.rs), so the only record that
+        // can be incomplete at the end of the last WAL is the one write that
+        // was cut off by a crash, a power loss or ENOSPC, and it was never
+        // acknowledged. kTolerateCorruptedTailRecords drops exactly such an
+        // incomplete tail (a truncated header or body at end of file) and
+        // still refuses to open on a checksum mismatch or any damage before
+        // the end, which a torn write cannot cause and which could hide
+        // acknowledged appends. (kAbsoluteConsistency refused the torn tail
+        // too, so a full disk or a power cut kept the server from starting;
+        // kPointInTimeRecovery would silently stop at damage anywhere and
+        // drop every later record, acknowledged or not. Both remain as
+        // explicit choices.)
         opts.set_wal_recovery_mode(match options.wal_recovery {
+            WalRecovery::TolerateTail => DBRecoveryMode::TolerateCorruptedTailRecords,
             WalRecovery::Strict => DBRecoveryMode::AbsoluteConsistency,
             WalRecovery::PointInTime => DBRecoveryMode::PointInTime,
         });
@@ -162,6 +209,15 @@ impl Db {
         // half of a batch if the WAL is ever lost.
         opts.set_atomic_flush(true);
         opts.set_paranoid_checks(true);
+        // RocksDB's own info log (the LOG file) only at the fatal level.
+        // Debian's librocksdb is built with assertions on, and its logger
+        // ignores a failed write but aborts the process on the next one
+        // (`Assertion 'sync_without_flush_called_' failed`): on a full or
+        // failing disk, the warnings RocksDB logs about the failure itself
+        // killed the server. At the fatal level it writes the LOG only while
+        // opening (its options header), which the free-space check before
+        // opening covers; Hume logs what matters itself.
+        opts.set_log_level(rocksdb::LogLevel::Fatal);
         opts.increase_parallelism(2);
         opts.set_keep_log_file_num(5);
 
@@ -197,6 +253,8 @@ impl Db {
         Ok(Db {
             inner: Arc::new(db),
             path: Arc::new(path),
+            min_free_space: options.min_free_space,
+            stopped: Arc::default(),
         })
     }
 
@@ -219,6 +277,40 @@ impl Db {
         self.inner
             .cf_handle(name)
             .unwrap_or_else(|| panic!("column family `{name}` is not one of db::COLUMN_FAMILIES"))
+    }
+
+    /// Refuse a write of about `incoming` bytes (kind `NoSpace`) when it
+    /// would leave less than the configured free space on the disk.
+    pub fn check_space(
+        &self,
+        stage: &'static str,
+        incoming: u64,
+    ) -> Result<(), crate::storage::StorageError> {
+        if let Some(failed) = self.stopped.get() {
+            return Err(crate::storage::StorageError {
+                stage,
+                kind: crate::storage::StorageErrorKind::WritesStopped,
+                source: failed.source.clone(),
+            });
+        }
+        super::space::check(&self.path, self.min_free_space, incoming, stage)
+    }
+
+    /// Refuse every later write (snapshots, deployments) after `failure`, a
+    /// write or fsync error whose outcome on disk is unknown. A RocksDB
+    /// write after such an error may also trip an assertion inside RocksDB.
+    pub(super) fn stop_writes(&self, failure: crate::storage::StorageError) {
+        let _ = self.stopped.set(failure);
+    }
+
+    /// Bytes free on the data directory's disk (`None` if unknown).
+    pub fn free_space(&self) -> Option<u64> {
+        super::space::free_bytes(&self.path).ok()
+    }
+
+    /// The configured free-space watermark (0 = off).
+    pub fn min_free_space(&self) -> u64 {
+        self.min_free_space
     }
 
     /// Write options for durable writes: fsync the WAL before returning.

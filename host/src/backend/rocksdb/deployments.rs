@@ -69,6 +69,13 @@ impl RocksDeployments {
         batch: rocksdb::WriteBatch,
         stage: &'static str,
     ) -> Result<(), DeploymentError> {
+        // Removals may go below the free-space watermark (they free space
+        // once compacted); saves may not.
+        if stage != "removing a deployment" {
+            self.db
+                .check_space(stage, batch.size_in_bytes() as u64)
+                .map_err(DeploymentError::Storage)?;
+        }
         self.db
             .raw()
             .write_opt(batch, &Db::sync_write_options())

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,9 +21,11 @@ use tokio::sync::{oneshot, watch};
 use super::blocking;
 use super::db::{Db, CF_EVENTS, CF_META};
 use super::reads::Scan;
-use super::writer::Writer;
+use super::writer::{WriteHealth, Writer};
 use crate::event::{EventRef, NewEvent};
-use crate::log::{codec, AppendOutcome, EventLog, ExpectedRevision, LogError, Page, Selector};
+use crate::log::{
+    codec, AppendOutcome, EventLog, ExpectedRevision, LogError, Page, Selector, Writability,
+};
 use crate::storage::{StorageError, StorageErrorKind};
 
 /// Key in `meta` holding the on-disk format version of the log.
@@ -61,6 +63,7 @@ pub struct RocksLog {
     tx: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
     head_rx: watch::Receiver<u64>,
+    health: Arc<Mutex<WriteHealth>>,
 }
 
 /// The read side: cheap to clone into a blocking task.
@@ -123,6 +126,25 @@ pub(super) fn index_key(stream: &[u8], revision: u64) -> Vec<u8> {
     k
 }
 
+/// The position of the newest event in `db` (0 = empty), checking that it
+/// decodes: a cheap check that the tail of the log is sound.
+pub(super) fn read_head(db: &Db) -> Result<u64, LogError> {
+    let mut it = db.raw().raw_iterator_cf(&db.cf(CF_EVENTS));
+    it.seek_to_last();
+    it.status().map_err(storage("finding the head"))?;
+    match (it.key(), it.value()) {
+        (Some(k), Some(v)) => {
+            let pos = be_u64(k, "last event key")?;
+            codec::decode(pos, v).map_err(|e| LogError::Corrupt {
+                key: format!("position {pos}"),
+                reason: e.0.into(),
+            })?;
+            Ok(pos)
+        }
+        _ => Ok(0),
+    }
+}
+
 impl RocksLog {
     /// Open the log stored in `db`: find the head, start the writer.
     pub fn open(db: Db, options: LogOptions) -> Result<RocksLog, LogError> {
@@ -150,34 +172,19 @@ impl RocksLog {
                 })
             }
         }
-        let head = {
-            let mut it = raw.raw_iterator_cf(&db.cf(CF_EVENTS));
-            it.seek_to_last();
-            it.status().map_err(storage("finding the head"))?;
-            match (it.key(), it.value()) {
-                (Some(k), Some(v)) => {
-                    let pos = be_u64(k, "last event key")?;
-                    // The newest event must decode: a cheap check that the
-                    // tail of the log is sound before accepting appends.
-                    codec::decode(pos, v).map_err(|e| LogError::Corrupt {
-                        key: format!("position {pos}"),
-                        reason: e.0.into(),
-                    })?;
-                    pos
-                }
-                _ => 0,
-            }
-        };
+        let head = read_head(&db)?;
         let head_cell = Arc::new(AtomicU64::new(head));
         let (head_tx, head_rx) = watch::channel(head);
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(Mutex::new(WriteHealth::default()));
         let writer = Writer {
             db: db.clone(),
             revisions: HashMap::new(),
             next_position: head + 1,
             head: head_cell.clone(),
             head_tx,
-            failed: None,
+            health: health.clone(),
+            resync: false,
         };
         let handle = std::thread::Builder::new()
             .name("hume-log-writer".into())
@@ -196,6 +203,7 @@ impl RocksLog {
             tx: Some(tx),
             writer: Some(handle),
             head_rx,
+            health,
         })
     }
 
@@ -323,5 +331,14 @@ impl EventLog for RocksLog {
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>> {
         let reader = self.reader.clone();
         Box::pin(blocking(move || reader.streams(), LogError::Storage))
+    }
+
+    fn writability(&self) -> Writability {
+        let db = &self.reader.db;
+        let free = db.free_space();
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .writability(free, db.min_free_space())
     }
 }

@@ -7,6 +7,7 @@ mod deployments;
 mod log;
 mod reads;
 mod snapshots;
+mod space;
 mod writer;
 
 use std::path::Path;
@@ -14,11 +15,14 @@ use std::sync::Arc;
 
 /// The RocksDB crate itself, for tools that measure against raw RocksDB.
 pub use ::rocksdb as engine;
-pub use db::{Db, DbError, DbOptions, WalRecovery, CF_EVENTS, COLUMN_FAMILIES};
+pub use db::{
+    Db, DbError, DbOptions, WalRecovery, CF_EVENTS, COLUMN_FAMILIES, DEFAULT_MIN_FREE_SPACE,
+};
 pub use deployments::RocksDeployments;
 pub use log::{LogOptions, RocksLog};
 pub use reads::Scan;
 pub use snapshots::RocksSnapshots;
+pub use space::DiskFull;
 
 use super::memory::MemorySnapshots;
 use crate::log::{checked, Limits, LogError};

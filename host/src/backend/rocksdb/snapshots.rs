@@ -132,6 +132,14 @@ impl RocksSnapshots {
         }
         offsets.retain(|o| !drops.contains(o));
         batch.put_cf(&cf, record_key(key, snapshot.offset), encode(snapshot));
+        // Below the free-space watermark nothing is written: the projection
+        // keeps its state in memory and snapshots again once space is back.
+        self.db
+            .check_space("saving a snapshot", batch.size_in_bytes() as u64)
+            .map_err(|source| SnapshotError::Storage {
+                key: key.to_string(),
+                source,
+            })?;
         let result = self
             .db
             .raw()

@@ -9,6 +9,7 @@ use tracing::{debug, info_span, warn, Instrument};
 use super::{poisons, Actor};
 use crate::projection::error::ProjectionError;
 use crate::snapshot::{now_ms, StoredSnapshot};
+use crate::storage::StorageErrorKind;
 
 impl Actor {
     /// Persist a snapshot; a plugin failure faults the projection.
@@ -21,7 +22,9 @@ impl Actor {
                 }
                 self.fault_now(0, "snapshot".into(), &err, limit, None);
             } else {
-                warn!(error = %err, "persisting a snapshot failed");
+                if !crate::storage::has_kind(&err, StorageErrorKind::NoSpace) {
+                    warn!(error = %err, "persisting a snapshot failed");
+                }
                 self.cfg
                     .live
                     .lock()
@@ -66,14 +69,29 @@ impl Actor {
             taken_at: now_ms(),
         };
         let (bytes, taken_at) = (snapshot.state.len(), snapshot.taken_at);
-        self.cfg
+        let saved = self
+            .cfg
             .store
             .save(
                 &self.cfg.key,
                 snapshot,
                 self.cfg.version.options.snapshot_history,
             )
-            .await?;
+            .await;
+        if let Err(err) = saved {
+            let err = ProjectionError::from(err);
+            if crate::storage::has_kind(&err, StorageErrorKind::NoSpace) {
+                // The state stays in memory and is served as usual; the
+                // next snapshot due is tried again, and succeeds once space
+                // is back.
+                let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+                if live.snapshots_paused.is_none() {
+                    warn!(error = %err, "snapshots paused: the disk is full");
+                }
+                live.snapshots_paused = Some(format!("disk full: {err}"));
+            }
+            return Err(err);
+        }
         let elapsed = started.elapsed();
         self.metrics.snapshots.increment(1);
         self.metrics.snapshot_duration.record(elapsed.as_secs_f64());
@@ -88,11 +106,11 @@ impl Actor {
         });
         self.persisted = Some((offset, scanned));
         self.cadence.persisted(offset, Instant::now(), elapsed);
-        self.cfg
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .last_snapshot = Some((offset, taken_at));
+        let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
+        if live.snapshots_paused.take().is_some() {
+            tracing::info!("snapshots resumed: disk space was freed");
+        }
+        live.last_snapshot = Some((offset, taken_at));
         Ok(offset)
     }
 
