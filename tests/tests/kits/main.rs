@@ -11,3 +11,4 @@ mod examples;
 mod new;
 #[path = "../projection/common/mod.rs"]
 mod projection_common;
+mod rejection;
