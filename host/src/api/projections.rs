@@ -7,8 +7,14 @@
 //!   "start_from": "beginning"|"end", "call_timeout_ms", "max_memory_bytes",
 //!   "max_snapshot_bytes", "batch_size"}, "keep_state"?: bool}` → `201`
 //!   `{"name", "plugin_hash", "plugin_name", "plugin_version", "status":
-//!   "deployed"|"building", "replaces"}` (`building`: a new version is being
-//!   built beside the running one and swaps in when it has caught up)
+//!   "deployed"|"building", "replaces", "follows": {"entries": [{"entry",
+//!   "kind": "stream"|"category"|"all", "streams", "events"}], "streams",
+//!   "events", "warnings": [...]}}` (`building`: a new version is being
+//!   built beside the running one and swaps in when it has caught up;
+//!   `follows`: what the streams match in the log today, with warnings for
+//!   entries that match nothing or look like a shell-expanded pattern).
+//!   A `*` other than at the end of an entry, `[` or `]` is a 400 naming
+//!   `streams`.
 //! - `GET /projections` → `{"projections": [status...]}`
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
@@ -45,6 +51,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{manager, position, state_value, ApiError, AppState, BodyBytes, JsonBody};
+use crate::log::coverage::Coverage;
 use crate::plugin::PluginError;
 use crate::projection::{
     telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
@@ -232,6 +239,7 @@ async fn deploy(
                 format!("`plugin` must be the component's bytes in base64: {e}"),
             )
         })?;
+    let streams_given = body.streams.clone();
     let outcome = manager
         .deploy(DeployRequest {
             name: body.name,
@@ -241,7 +249,24 @@ async fn deploy(
             keep_state: body.keep_state,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(outcome)).into_response())
+    // What the selector follows today (the deploy stands even if the log
+    // cannot list its streams now).
+    let follows = match app.log.streams().await {
+        Ok(streams) => Some(Coverage::of(&streams_given, &streams)),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the streams to report what a deploy follows");
+            None
+        }
+    };
+    Ok((StatusCode::CREATED, Json(DeployReply { outcome, follows })).into_response())
+}
+
+/// Answer of `POST /projections`: the outcome and what it follows today.
+#[derive(Debug, serde::Serialize)]
+struct DeployReply {
+    #[serde(flatten)]
+    outcome: crate::projection::DeployOutcome,
+    follows: Option<Coverage>,
 }
 
 async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {

@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod deploy;
 mod faults;
+mod follows;
 mod history;
 mod snapshots;
 mod versions;
