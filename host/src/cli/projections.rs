@@ -39,7 +39,9 @@ pub enum Command {
     CatchUp(CatchUpArgs),
     /// Persist a snapshot now; prints its offset.
     TakeSnapshot(NameArg),
-    /// Show projections: state, offset, head, lag, events/s, snapshot, plugin, faults.
+    /// Show projections: state, offset, head, lag, events/s, snapshot,
+    /// plugin, skipped events and the current error (`--help` explains each
+    /// column; `--watch` refreshes).
     Status(super::status::StatusArgs),
     /// Stop applying events (stays stopped across restarts).
     Stop(NameArg),

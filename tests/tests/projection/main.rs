@@ -8,4 +8,5 @@ mod faults;
 mod follows;
 mod history;
 mod snapshots;
+mod status_table;
 mod versions;
