@@ -7,5 +7,6 @@ mod crash;
 mod http;
 mod library;
 mod model;
+mod ndjson;
 mod security;
 mod wal;
