@@ -501,9 +501,20 @@ async fn command(
     Ok(Json(serde_json::json!({ "ok": true })).into_response())
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(app): State<AppState>) -> Response {
     match telemetry::render_metrics() {
-        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Some(text) => {
+            // An undeployed projection's series go with it.
+            let text = match &app.projections {
+                Some(manager) => {
+                    let names: std::collections::HashSet<String> =
+                        manager.list().into_iter().map(|s| s.name).collect();
+                    telemetry::without_undeployed(&text, |n| names.contains(n))
+                }
+                None => text,
+            };
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+        }
         None => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics are not enabled in this process (no Prometheus recorder installed)",

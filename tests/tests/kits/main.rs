@@ -7,6 +7,7 @@ mod c_bindings;
 mod common;
 mod conformance;
 mod conformance_live;
+mod docs;
 mod examples;
 mod new;
 #[path = "../projection/common/mod.rs"]

@@ -101,3 +101,27 @@ async fn status_shows_the_current_error_what_was_skipped_and_agreeing_positions(
     let tables = out.matches("NAME").count();
     assert!(tables >= 3, "{tables} refreshes in 1.5 s:\n{out}");
 }
+
+/// `/metrics` drops an undeployed projection's series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_forget_an_undeployed_projection() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    api.deploy("gone", hume_tests::KV_WASM, &["kv"], json!({}))
+        .await;
+    api.deploy("kept", hume_tests::KV_WASM, &["kv"], json!({}))
+        .await;
+    api.append("kv", &[("add", json!({"key": "a", "value": 1}))])
+        .await;
+    api.wait_status("gone", "applied", |s| s["offset"] == 1)
+        .await;
+    api.wait_status("kept", "applied", |s| s["offset"] == 1)
+        .await;
+    let metrics = server.get_raw("/metrics");
+    assert!(metrics.contains("projection=\"gone\""), "{metrics}");
+    cli_ok(&server, &["undeploy", "gone"]);
+    let metrics = server.get_raw("/metrics");
+    assert!(!metrics.contains("projection=\"gone\""), "{metrics}");
+    assert!(metrics.contains("projection=\"kept\""), "{metrics}");
+}
