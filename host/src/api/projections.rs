@@ -7,8 +7,14 @@
 //!   "start_from": "beginning"|"end", "call_timeout_ms", "max_memory_bytes",
 //!   "max_snapshot_bytes", "batch_size"}, "keep_state"?: bool}` → `201`
 //!   `{"name", "plugin_hash", "plugin_name", "plugin_version", "status":
-//!   "deployed"|"building", "replaces"}` (`building`: a new version is being
-//!   built beside the running one and swaps in when it has caught up)
+//!   "deployed"|"building", "replaces", "follows": {"entries": [{"entry",
+//!   "kind": "stream"|"category"|"all", "streams", "events"}], "streams",
+//!   "events", "warnings": [...]}}` (`building`: a new version is being
+//!   built beside the running one and swaps in when it has caught up;
+//!   `follows`: what the streams match in the log today, with warnings for
+//!   entries that match nothing or look like a shell-expanded pattern).
+//!   A `*` other than at the end of an entry, `[` or `]` is a 400 naming
+//!   `streams`.
 //! - `GET /projections` → `{"projections": [status...]}`
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
@@ -45,6 +51,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{manager, position, state_value, ApiError, AppState, BodyBytes, JsonBody};
+use crate::log::coverage::Coverage;
 use crate::plugin::PluginError;
 use crate::projection::{
     telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
@@ -233,6 +240,7 @@ async fn deploy(
                 format!("`plugin` must be the component's bytes in base64: {e}"),
             )
         })?;
+    let streams_given = body.streams.clone();
     let outcome = manager
         .deploy(DeployRequest {
             name: body.name,
@@ -242,7 +250,24 @@ async fn deploy(
             keep_state: body.keep_state,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(outcome)).into_response())
+    // What the selector follows today (the deploy stands even if the log
+    // cannot list its streams now).
+    let follows = match app.log.streams().await {
+        Ok(streams) => Some(Coverage::of(&streams_given, &streams)),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the streams to report what a deploy follows");
+            None
+        }
+    };
+    Ok((StatusCode::CREATED, Json(DeployReply { outcome, follows })).into_response())
+}
+
+/// Answer of `POST /projections`: the outcome and what it follows today.
+#[derive(Debug, serde::Serialize)]
+struct DeployReply {
+    #[serde(flatten)]
+    outcome: crate::projection::DeployOutcome,
+    follows: Option<Coverage>,
 }
 
 async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
@@ -477,10 +502,10 @@ async fn command(
     Ok(Json(serde_json::json!({ "ok": true })).into_response())
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+async fn metrics(State(app): State<AppState>) -> Response {
     // The log's state, sampled now: 0 when appends are refused (disk full
     // or a failed write; `/health` says which and why).
-    let log = state.log.writability();
+    let log = app.log.writability();
     metrics::gauge!("hume_log_writable").set(if log.is_writable() { 1.0 } else { 0.0 });
     metrics::gauge!("hume_log_failed").set(
         if matches!(log, crate::log::Writability::Failed { .. }) {
@@ -490,7 +515,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         },
     );
     match telemetry::render_metrics() {
-        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        Some(text) => {
+            // An undeployed projection's series go with it.
+            let text = match &app.projections {
+                Some(manager) => {
+                    let names: std::collections::HashSet<String> =
+                        manager.list().into_iter().map(|s| s.name).collect();
+                    telemetry::without_undeployed(&text, |n| names.contains(n))
+                }
+                None => text,
+            };
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+        }
         None => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics are not enabled in this process (no Prometheus recorder installed)",

@@ -28,7 +28,8 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:7171";
     about = "Event-sourced projections as sandboxed WebAssembly components"
 )]
 struct Cli {
-    /// Address of the `hume serve` to talk to.
+    /// Address of the `hume serve` to talk to; only for commands that talk
+    /// to a server.
     #[arg(long, env = "HUME_URL", default_value = DEFAULT_URL, global = true)]
     url: String,
 
@@ -75,20 +76,31 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
-    let token_on_command_line =
-        matches.value_source("token") == Some(clap::parser::ValueSource::CommandLine);
-    let talks_to_a_server = matches!(cli.command, Command::Events(_) | Command::Projections(_));
-    if token_on_command_line && !talks_to_a_server {
-        eprintln!(
-            "error: --token is what a client sends to a server, and this command talks to none{}",
-            if matches!(cli.command, Command::Serve(_)) {
-                "; to make `hume serve` require a token, use --auth-token-file FILE or the \
-                 HUME_AUTH_TOKEN environment variable"
+    let talks_to_a_server = matches!(
+        cli.command,
+        Command::Events(_) | Command::Projections(_) | Command::History(_)
+    );
+    for flag in ["url", "token"] {
+        let given = matches.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+        if given && !talks_to_a_server {
+            let what = if flag == "url" {
+                "the address of the server a client talks to"
             } else {
-                ""
-            }
-        );
-        return ExitCode::from(2);
+                "what a client sends to a server"
+            };
+            eprintln!(
+                "error: --{flag} is {what}, and this command talks to none{}",
+                match (flag, matches!(cli.command, Command::Serve(_))) {
+                    ("token", true) => {
+                        "; to make `hume serve` require a token, use --auth-token-file FILE or \
+                         the HUME_AUTH_TOKEN environment variable"
+                    }
+                    ("url", true) => "; to choose where `hume serve` listens, use --listen ADDR",
+                    _ => "",
+                }
+            );
+            return ExitCode::from(2);
+        }
     }
     let ctx = Context {
         url: cli.url.trim_end_matches('/').to_string(),

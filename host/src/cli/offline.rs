@@ -79,12 +79,18 @@ pub struct ReplayArgs {
     /// Events per plugin call.
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     batch_size: u64,
-    /// Wall-time limit per plugin call, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
-    call_timeout_ms: u64,
-    /// Memory limit of the plugin, in MiB.
-    #[arg(long, default_value_t = 64)]
-    max_memory_mib: usize,
+    /// Wall time one plugin call may take, ms (as `hume deploy`).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 5000,
+        alias = "call-timeout-ms"
+    )]
+    call_timeout: u64,
+    /// Linear memory the plugin may use, bytes (suffixes K, M, G allowed;
+    /// as `hume deploy`).
+    #[arg(long, default_value = "64M", value_parser = super::projections::parse_bytes)]
+    max_memory: u64,
     /// Name the projection runs under (tags the plugin's log lines).
     #[arg(long, default_value = "replay")]
     projection: String,
@@ -182,8 +188,8 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let limits = Limits {
-        call_timeout: Duration::from_millis(args.call_timeout_ms),
-        max_memory_bytes: args.max_memory_mib.saturating_mul(1024 * 1024),
+        call_timeout: Duration::from_millis(args.call_timeout),
+        max_memory_bytes: usize::try_from(args.max_memory).unwrap_or(usize::MAX),
         ..Limits::default()
     };
     let mut folder = Folder::start(

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use base64::Engine as _;
 use clap::{Args, Subcommand};
+use hume::log::coverage::Coverage;
 use hume::projection::{DeployOutcome, ProjectionOptions, SnapshotStoreKind, StartFrom};
 use hume::snapshot::Retention;
 use reqwest::Method;
@@ -38,7 +39,9 @@ pub enum Command {
     CatchUp(CatchUpArgs),
     /// Persist a snapshot now; prints its offset.
     TakeSnapshot(NameArg),
-    /// Show projections: state, offset, head, lag, events/s, snapshot, plugin, faults.
+    /// Show projections: state, offset, head, lag, events/s, snapshot,
+    /// plugin, skipped events and the current error (`--help` explains each
+    /// column; `--watch` refreshes).
     Status(super::status::StatusArgs),
     /// Stop applying events (stays stopped across restarts).
     Stop(NameArg),
@@ -67,7 +70,10 @@ pub struct DeployArgs {
     /// The plugin: a WebAssembly component of the `hume:projection` world.
     pub plugin: PathBuf,
     /// A stream to follow; repeat for several; `category-*` for a category,
-    /// `*` for every stream.
+    /// `*` for every stream. Quote patterns ('cart-*'): `*` anywhere but at
+    /// the end, `[` and `]` are refused. The deploy prints what the streams
+    /// match today, and warns about an entry that matches nothing or names
+    /// the streams of a category one by one (as a shell expands `cart-*`).
     #[arg(long = "stream", required = true)]
     pub streams: Vec<String>,
     /// Persist a snapshot every N applied events (0: never by count). At the
@@ -116,6 +122,69 @@ pub struct DeployArgs {
     /// of rebuilding from the start.
     #[arg(long)]
     pub keep_state: bool,
+}
+
+/// What `POST /projections` answers.
+#[derive(Debug, serde::Deserialize)]
+struct DeployReply {
+    #[serde(flatten)]
+    outcome: DeployOutcome,
+    #[serde(default)]
+    follows: Option<Coverage>,
+}
+
+/// The streams and categories a deploy follows, with today's counts.
+fn print_follows(follows: &Coverage) {
+    for e in &follows.entries {
+        let what = match e.kind.as_str() {
+            "all" => "every stream".to_string(),
+            "category" => format!("category `{}`", e.entry),
+            _ => format!("stream `{}`", e.entry),
+        };
+        let streams = if e.kind == "stream" {
+            String::new()
+        } else {
+            format!("{} stream{}, ", e.streams, plural(e.streams))
+        };
+        println!(
+            "  follows {what}: {streams}{} event{} today",
+            e.events,
+            plural(e.events)
+        );
+    }
+    println!(
+        "  in all: {} event{} in {} stream{} match today",
+        follows.events,
+        plural(follows.events),
+        follows.streams,
+        plural(follows.streams)
+    );
+    for warning in &follows.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `--stream` values that are also files here: an unquoted `cart-*` that
+/// the shell replaced by the names of matching files.
+fn local_glob_warnings(streams: &[String]) -> Vec<String> {
+    streams
+        .iter()
+        .filter(|s| !s.contains('*') && std::path::Path::new(s.as_str()).exists())
+        .map(|s| {
+            format!(
+                "--stream `{s}` is also the name of a file in the current directory: if you \
+                 typed a pattern, the shell expanded it; quote it (--stream 'cart-*')"
+            )
+        })
+        .collect()
 }
 
 /// `64M`, `1G`, `65536`.
@@ -360,10 +429,14 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
         "options": options,
         "keep_state": args.keep_state,
     });
-    let outcome: DeployOutcome = client
+    for warning in local_glob_warnings(&args.streams) {
+        eprintln!("warning: {warning}");
+    }
+    let reply: DeployReply = client
         .post_json(&["projections"], &body)
         .await
         .with_context(|| format!("deploying {} as `{}`", args.plugin.display(), args.name))?;
+    let outcome = reply.outcome;
     if outcome.status == "building" {
         println!(
             "{}: building {} {} ({}) beside the running version; it takes over when caught up",
@@ -380,6 +453,9 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
             outcome.plugin_version,
             &outcome.plugin_hash[..12]
         );
+    }
+    if let Some(follows) = reply.follows {
+        print_follows(&follows);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `hume status`: the projections as a table (or JSON), a pending
 //! version as an indented row under its projection.
 
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use hume::projection::ProjectionStatus;
@@ -10,15 +11,67 @@ use super::output::{age, print_json};
 
 /// Arguments of `hume status`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = COLUMNS)]
 pub struct StatusArgs {
     /// One projection (default: all).
     pub name: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Refresh every SECONDS (default 2) until interrupted; on a terminal
+    /// the table is redrawn in place.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
 }
 
+/// The columns of the table, for `hume status --help`.
+const COLUMNS: &str = "\
+Columns:
+  NAME      the projection; a version being built beside it (blue/green)
+            shows as an indented `└ NAME (next)` row
+  STATE     starting, catching-up, running, stopped or faulted
+  OFFSET    every log position up to here has been examined: applied, or
+            not for this projection (other streams, skipped events), so
+            OFFSET + LAG = HEAD (`--json`: `scanned`; `offset` there is the
+            position of the last event applied)
+  HEAD      the position of the last event in the log
+  LAG       log positions still to examine
+  EV/S      events applied per second, recently
+  SNAPSHOT  the offset of the last snapshot written, and its age
+  PLUGIN    hash (12 digits), name and version of the running plugin
+  SKIPPED   events not applied: `N unknown` kinds skipped by a --no-strict
+            projection since the server started, and `skip P,Q` the
+            positions stepped over with `hume skip` (kept until `reset`);
+            `-` when none
+  ERROR     the current error only: the fault (`at POSITION `KIND`:
+            ...`) until resume, skip or reset, or another error (a failed
+            snapshot write, a failed read of the log) until the projection
+            moves on or writes a snapshot; `--json` keeps `last_error`";
+
 pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let Some(seconds) = args.watch else {
+        return once(client, &args).await;
+    };
+    anyhow::ensure!(
+        seconds.is_finite() && seconds >= 0.1,
+        "--watch takes a refresh interval in seconds of at least 0.1 (got {seconds})"
+    );
+    let terminal = std::io::stdout().is_terminal();
+    loop {
+        if terminal {
+            // Home, then clear: the table is redrawn in place.
+            print!("\x1b[H\x1b[2J");
+        }
+        once(client, &args).await?;
+        if !terminal {
+            println!();
+        }
+        std::io::stdout().flush()?;
+        tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+    }
+}
+
+async fn once(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let list: Vec<ProjectionStatus> = match &args.name {
         Some(name) => vec![client.get_json(&["projections", name], &[]).await?],
         None => {
@@ -49,11 +102,7 @@ fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
     if s.snapshots_paused.is_some() {
         snapshot.push_str(" PAUSED: disk full");
     }
-    let error = match (&s.fault, &s.last_error) {
-        (Some(f), _) => format!("at {} `{}`: {}", f.position, f.kind, f.error),
-        (None, Some(e)) => e.clone(),
-        (None, None) => String::new(),
-    };
+    let error = s.error.clone().unwrap_or_default();
     // One line, bounded: `--json` has the whole message.
     let mut error = error.lines().next().unwrap_or_default().to_string();
     if error.chars().count() > 160 {
@@ -62,7 +111,7 @@ fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
     vec![
         label.to_string(),
         s.state.to_string(),
-        s.offset.to_string(),
+        s.scanned.to_string(),
         s.head.to_string(),
         s.lag.to_string(),
         format!("{:.1}", s.events_per_sec),
@@ -73,9 +122,26 @@ fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
             s.plugin_name,
             s.plugin_version
         ),
-        format!("{}+{}", s.skipped_unknown, s.skipped_positions.len()),
+        skipped(s),
         error,
     ]
+}
+
+/// The SKIPPED cell: `-`, `N unknown`, `skip P,Q` or both.
+fn skipped(s: &ProjectionStatus) -> String {
+    let mut parts = Vec::new();
+    if s.skipped_unknown > 0 {
+        parts.push(format!("{} unknown", s.skipped_unknown));
+    }
+    if !s.skipped_positions.is_empty() {
+        let positions: Vec<String> = s.skipped_positions.iter().map(u64::to_string).collect();
+        parts.push(format!("skip {}", positions.join(",")));
+    }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The status table; a pending version shows as an indented row under its

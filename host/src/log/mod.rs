@@ -17,6 +17,7 @@ use crate::storage::StorageError;
 
 mod checked;
 pub mod codec;
+pub mod coverage;
 pub mod json_check;
 mod validate;
 
@@ -202,6 +203,18 @@ impl Selector {
         })
     }
 
+    /// Parse the entries of a new deployment: as [`Selector::parse`], but a
+    /// `*` anywhere but at the end, and `[` or `]`, are refused instead of
+    /// being taken as part of a literal stream name (`'*-1'` and
+    /// `'cart-[0-9]'` are patterns only a shell knows). Stored deployments
+    /// are read with the lenient [`Selector::parse`].
+    pub fn parse_patterns<S: AsRef<str>>(entries: &[S]) -> Result<Selector, LogError> {
+        for entry in entries {
+            check_pattern(entry.as_ref())?;
+        }
+        Selector::parse(entries)
+    }
+
     /// One exact stream.
     pub fn stream(name: &str) -> Result<Selector, LogError> {
         Selector::parse(&[name])
@@ -256,6 +269,29 @@ impl Selector {
             v
         })
     }
+}
+
+/// Refuse what looks like a glob but is not one of ours: `*` other than at
+/// the end, `[` and `]`.
+fn check_pattern(entry: &str) -> Result<(), LogError> {
+    let invalid = |reason: &str| LogError::InvalidSelector {
+        entry: entry.to_string(),
+        reason: reason.to_string(),
+    };
+    let body = entry.strip_suffix('*').unwrap_or(entry);
+    if body.contains('*') {
+        return Err(invalid(
+            "`*` may only end an entry (`cart-*`: every stream whose name starts with `cart-`; \
+             `*`: every stream); to follow streams that end alike, name each one",
+        ));
+    }
+    if entry.contains(['[', ']']) {
+        return Err(invalid(
+            "`[` and `]` are not supported: a selector is an exact stream name, a prefix \
+             followed by `*` (`cart-*`) or `*`; name each stream, or use their common prefix",
+        ));
+    }
+    Ok(())
 }
 
 /// Errors of the event log. Input errors name the field; each message says

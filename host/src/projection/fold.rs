@@ -40,7 +40,7 @@ pub enum FoldError {
     /// A strict projection got a kind it does not handle.
     #[error(
         "event at position {position} of kind `{kind}` is unknown to the projection \
-         (strict mode; replay with --no-strict / deploy with strict=false to skip unknown kinds)"
+         (strict mode; `hume replay --no-strict` / `hume deploy --no-strict` skip unknown kinds)"
     )]
     Unknown {
         /// The event's position.

@@ -106,13 +106,19 @@ pub struct ProjectionStatus {
     pub options: ProjectionOptions,
     /// The fault, when faulted.
     pub fault: Option<Fault>,
-    /// The last error seen (a fault, a failed snapshot write...).
+    /// The last error seen (a fault, a failed snapshot write...), current
+    /// or not.
     pub last_error: Option<String>,
     /// Set while snapshots cannot be written (the disk is full): why. The
     /// projection keeps applying events and serving its state; it snapshots
     /// again once space is back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshots_paused: Option<String>,
+    /// The error that is current: the fault's, or the last error while the
+    /// projection has neither moved on nor written a snapshot since (what
+    /// the ERROR column of `hume status` shows).
+    #[serde(default)]
+    pub error: Option<String>,
     /// A new version being built beside this one (blue/green).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<ProjectionStatus>>,
@@ -131,6 +137,8 @@ pub(crate) struct Live {
     pub fault: Option<Fault>,
     pub last_error: Option<String>,
     pub snapshots_paused: Option<String>,
+    /// Where the projection stood (scanned) and when (ms) at the last error.
+    error_at: (u64, u64),
     /// (when, applied) samples for the rate: the oldest kept is ≤ ~10 s old.
     rate_window: std::collections::VecDeque<(Instant, u64)>,
 }
@@ -151,8 +159,28 @@ impl Live {
             fault: None,
             last_error: None,
             snapshots_paused: None,
+            error_at: (0, 0),
             rate_window: std::collections::VecDeque::new(),
         }
+    }
+
+    /// Record an error (not a fault): current until the projection moves on
+    /// or writes a snapshot.
+    pub fn set_error(&mut self, error: String) {
+        self.last_error = Some(error);
+        self.error_at = (self.scanned, crate::snapshot::now_ms());
+    }
+
+    /// The error that is current, if any.
+    fn current_error(&self) -> Option<String> {
+        if let Some(f) = &self.fault {
+            return Some(format!("at {} `{}`: {}", f.position, f.kind, f.error));
+        }
+        let (scanned, at) = self.error_at;
+        let snapshot_since = self.last_snapshot.is_some_and(|(_, t)| t > at);
+        self.last_error
+            .clone()
+            .filter(|_| self.scanned == scanned && !snapshot_since)
     }
 
     /// Record `applied` total now, for the events/s figure.
@@ -220,6 +248,7 @@ impl Live {
             fault: self.fault.clone(),
             last_error: self.last_error.clone(),
             snapshots_paused: self.snapshots_paused.clone(),
+            error: self.current_error(),
             pending: None,
         }
     }

@@ -112,3 +112,39 @@ pub fn render_metrics() -> Option<String> {
         .and_then(|h| h.as_ref())
         .map(|h| h.render())
 }
+
+/// `text` (Prometheus exposition) without the series of projections that
+/// are no longer deployed: a line labelled `projection="NAME"` is kept only
+/// while `deployed(NAME)`. (The recorder keeps every series it has seen;
+/// an undeployed projection's would otherwise stay forever.)
+pub fn without_undeployed(text: &str, deployed: impl Fn(&str) -> bool) -> String {
+    const LABEL: &str = "projection=\"";
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let keep = match line.find(LABEL) {
+            Some(i) if !line.starts_with('#') => {
+                let rest = &line[i + LABEL.len()..];
+                rest.find('"').is_none_or(|end| deployed(&rest[..end]))
+            }
+            _ => true,
+        };
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod filter_tests {
+    #[test]
+    fn drops_only_the_series_of_undeployed_projections() {
+        let text = "# TYPE hume_projection_lag gauge\nhume_projection_lag{projection=\"a\"} 1\nhume_projection_lag{projection=\"gone\"} 2\nhume_log_head 3\n";
+        let kept = super::without_undeployed(text, |n| n == "a");
+        assert_eq!(
+            kept,
+            "# TYPE hume_projection_lag gauge\nhume_projection_lag{projection=\"a\"} 1\nhume_log_head 3\n"
+        );
+    }
+}

@@ -7,7 +7,9 @@ mod c_bindings;
 mod common;
 mod conformance;
 mod conformance_live;
+mod docs;
 mod examples;
 mod new;
 #[path = "../projection/common/mod.rs"]
 mod projection_common;
+mod rejection;

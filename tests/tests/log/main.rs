@@ -10,6 +10,7 @@ mod failing_disk;
 mod http;
 mod library;
 mod model;
+mod ndjson;
 mod security;
 mod torn_tail;
 mod wal;

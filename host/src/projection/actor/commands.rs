@@ -232,7 +232,7 @@ impl Actor {
                 .live
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .last_error = Some(format!("{call}: {err}"));
+                .set_error(format!("{call}: {err}"));
             self.drop_instance();
             self.build().await;
         }

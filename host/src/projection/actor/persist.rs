@@ -29,7 +29,7 @@ impl Actor {
                     .live
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .last_error = Some(err.to_string());
+                    .set_error(err.to_string());
             }
             // Do not retry at once: the time trigger or the next count does.
             self.cadence

@@ -37,7 +37,7 @@ impl Actor {
                     .live
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .last_error = Some(format!("reading the log: {err}"));
+                    .set_error(format!("reading the log: {err}"));
                 self.next_poll = TokioInstant::now() + self.catch_up_after();
                 return;
             }
@@ -176,7 +176,7 @@ impl Actor {
             .live
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .last_error = Some(error);
+            .set_error(error);
         let name = self.cfg.name.clone();
         let f = fault.clone();
         self.waiters.fail_all(|| ProjectionError::Faulted {

@@ -143,7 +143,7 @@ impl Manager {
     pub async fn deploy(&self, req: DeployRequest) -> Result<DeployOutcome, ProjectionError> {
         validate_name(&req.name).map_err(ProjectionError::Invalid)?;
         req.options.validate().map_err(ProjectionError::Invalid)?;
-        Selector::parse(&req.streams).map_err(ProjectionError::Streams)?;
+        Selector::parse_patterns(&req.streams).map_err(ProjectionError::Streams)?;
         let plugin = self.load_plugin(req.wasm.clone()).await?;
         // Smoke test: the plugin must start from its initial state.
         let mut probe = plugin
