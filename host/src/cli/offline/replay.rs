@@ -46,7 +46,8 @@ pub struct ReplayArgs {
     /// Wall-time limit per plugin call, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     call_timeout_ms: u64,
-    /// Memory limit of the plugin, in MiB.
+    /// Memory limit of the plugin, in MiB: all its linear memories and
+    /// tables together.
     #[arg(long, default_value_t = 64)]
     max_memory_mib: usize,
     /// Name the projection runs under (tags the plugin's log lines).
