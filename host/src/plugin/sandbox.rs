@@ -371,12 +371,12 @@ mod tests {
         assert!(limiter.grow(Growable::Memory, 0, 4 * MIB));
         // A second memory: the sum counts, not each memory on its own.
         assert!(limiter.grow(Growable::Memory, 0, 4 * MIB));
-        assert!(!limiter.grow(Growable::Memory, 4 * MIB, 6 * MIB));
+        assert!(!limiter.grow(Growable::Memory, 4 * MIB, 7 * MIB));
         assert_eq!(
             limiter.refused,
             Some(Refused {
                 what: Growable::Memory,
-                total_bytes: 10 * MIB + 2 * MIB
+                total_bytes: 11 * MIB
             })
         );
         assert_eq!(limiter.used_bytes(), 8 * MIB);
