@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 
 use anyhow::{bail, Context as _};
@@ -72,7 +72,7 @@ pub fn spawn(path: &Path, batch_size: usize) -> anyhow::Result<Batches> {
 /// the fold hanging up.
 fn read_batches(
     mut input: impl BufRead,
-    path: &PathBuf,
+    path: &Path,
     batch_size: usize,
     full: &bounded::Sender<anyhow::Result<Vec<RecordedEvent>>>,
     empty: &mpsc::Receiver<Vec<RecordedEvent>>,
@@ -339,7 +339,7 @@ mod tests {
         let (_empty, empty_rx) = mpsc::channel();
         read_batches(
             input,
-            &PathBuf::from("file.ndjson"),
+            Path::new("file.ndjson"),
             batch_size,
             &full_tx,
             &empty_rx,
