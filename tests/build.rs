@@ -26,6 +26,11 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("cart", "example-plugins/cart", "CART_WASM"),
     ("hostile", "tests/fixtures/hostile", "HOSTILE_WASM"),
     (
+        "sandbox-probe",
+        "tests/fixtures/sandbox-probe",
+        "SANDBOX_PROBE_WASM",
+    ),
+    (
         "wrong-world",
         "tests/fixtures/wrong-world",
         "WRONG_WORLD_WASM",

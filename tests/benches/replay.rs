@@ -8,7 +8,17 @@
 //! state (`-- zzz-skip` skips criterion's timed loop and keeps those).
 //! `HUME_BENCH_BATCH` overrides the batch size; `HUME_WASM_PERFMAP=1` names
 //! guest functions for `perf`.
+//!
+//! Then the same events as an NDJSON file: `hume replay` of it (the release
+//! binary, a whole process, compiled-plugin cache warm) against the
+//! in-library fold above and against the Node.js peer
+//! (`benches/kits/node_replay.mjs`: the JS kv logic folding the same file in
+//! plain Node, a whole process), best of 3 each (goals: >= 0.8x the library
+//! fold, >= 1.5x Node). `HUME_BENCH_FILE=0` skips this part.
 
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -150,6 +160,107 @@ async fn snapshot_times(
     (wasm, native, bytes)
 }
 
+/// The events as `hume replay` reads them: one JSON object per line.
+fn write_ndjson(events: &[RecordedEvent], path: &Path) {
+    let file = std::fs::File::create(path).expect("create the events file");
+    let mut out = std::io::BufWriter::new(file);
+    for e in events {
+        writeln!(
+            out,
+            r#"{{"position":{},"stream":"{}","revision":{},"kind":"{}","data":{},"timestamp":{}}}"#,
+            e.position,
+            e.stream,
+            e.revision,
+            e.kind,
+            std::str::from_utf8(&e.data).expect("UTF-8 data"),
+            e.timestamp
+        )
+        .expect("write the events file");
+    }
+    out.flush().expect("write the events file");
+}
+
+/// Best-of-3 wall time of a whole process, and its last stdout.
+fn best_process(mut command: impl FnMut() -> Command) -> (Duration, Vec<u8>) {
+    let mut best = Duration::MAX;
+    let mut stdout = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = command().output().expect("run the process");
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{:?} failed: {}",
+            command(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        best = best.min(took);
+        stdout = out.stdout;
+    }
+    (best, stdout)
+}
+
+/// `hume replay` of the events written to a file, whole process, against
+/// the in-library fold rate (`library`, events/s, same run) and the Node.js
+/// peer reading the same file.
+fn file_replay(events: &[RecordedEvent], library: f64, wasm_state: &[u8]) {
+    let dir = hume_tests::temp_dir();
+    let file = dir.path().join("kv.ndjson");
+    write_ndjson(events, &file);
+    let small = dir.path().join("small.ndjson");
+    write_ndjson(&events[..1000], &small);
+    let cache = dir.path().join("cache");
+    let hume = hume_tests::hume_bin();
+    let replay = |events: &Path| {
+        let mut cmd = Command::new(&hume);
+        cmd.args(["replay", &kv_wasm(), "--events"])
+            .arg(events)
+            .env("HUME_CACHE_DIR", &cache)
+            .env_remove("RUST_LOG");
+        cmd
+    };
+    // Compile the plugin into the cache first: the replays below load it.
+    let warm = replay(&small).output().expect("hume replay");
+    assert!(
+        warm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warm.stderr)
+    );
+    let (hume_time, out) = best_process(|| replay(&file));
+    let result: serde_json::Value = serde_json::from_slice(&out).expect("hume replay prints JSON");
+    let expected: serde_json::Value = serde_json::from_slice(wasm_state).unwrap();
+    assert_eq!(
+        result["state"], expected,
+        "hume replay reached another state"
+    );
+    let rate = |d: Duration| EVENTS as f64 / d.as_secs_f64();
+    let megabytes = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
+    eprintln!(
+        "SUMMARY hume replay of the 1M-event file ({megabytes:.0} MB), whole process, best of 3: {:.2} s = {:.0} events/s = {:.2}x the in-library fold ({library:.0} events/s, wall)",
+        hume_time.as_secs_f64(),
+        rate(hume_time),
+        rate(hume_time) / library
+    );
+    let script = hume_tests::workspace_root().join("tests/benches/kits/node_replay.mjs");
+    let node_ok = Command::new("node").arg("--version").output().is_ok();
+    if !node_ok {
+        eprintln!("SUMMARY node not found: no Node.js peer");
+        return;
+    }
+    let (node_time, out) = best_process(|| {
+        let mut cmd = Command::new("node");
+        cmd.arg(&script).arg(&file);
+        cmd
+    });
+    eprintln!(
+        "SUMMARY Node.js peer (node_replay.mjs) of the same file, whole process, best of 3: {:.2} s = {:.0} events/s ({}); hume replay is {:.2}x Node",
+        node_time.as_secs_f64(),
+        rate(node_time),
+        String::from_utf8_lossy(&out).trim(),
+        rate(hume_time) / rate(node_time)
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -205,6 +316,10 @@ fn bench(c: &mut Criterion) {
         rate(native.1),
         rate(wasm.1) / rate(native.1)
     );
+
+    if std::env::var("HUME_BENCH_FILE").as_deref() != Ok("0") {
+        file_replay(&events, rate(wasm.0), &wasm_state.state);
+    }
 
     let (wasm_snapshot, native_snapshot, bytes) =
         rt.block_on(snapshot_times(&plugin, &events, batch));

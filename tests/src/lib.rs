@@ -4,7 +4,10 @@
 //! - `KV_WASM`, `COUNTER_WASM`, `BANK_WASM`, `CART_WASM`: the Rust example plugins;
 //!   `HOSTILE_WASM` (misbehaves by event kind: `loop`, `alloc`, `recurse`,
 //!   `panic`, `big-snapshot`, `reject`; counts other kinds) and
-//!   `WRONG_WORLD_WASM` (a component of the world `test:other/other`).
+//!   `SANDBOX_PROBE_WASM` (tries files, directories, environment, sockets
+//!   and name lookups, and reads clocks and randomness, reporting what
+//!   happened in its state) and `WRONG_WORLD_WASM` (a component of the
+//!   world `test:other/other`).
 //!   All are absolute paths to `.wasm` components built by `build.rs`.
 //! - [`hume_bin`]: the `hume` binary to run as a process.
 //! - [`read_wasm`], [`temp_dir`]: small helpers.

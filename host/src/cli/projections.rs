@@ -109,7 +109,8 @@ pub struct DeployArgs {
     /// Wall time one plugin call may take, ms.
     #[arg(long, value_name = "MS")]
     pub call_timeout: Option<u64>,
-    /// Linear memory the plugin may use, bytes (suffixes K, M, G allowed).
+    /// Memory the plugin may use, bytes (suffixes K, M, G allowed): all its
+    /// linear memories and tables together.
     #[arg(long, value_parser = parse_bytes)]
     pub max_memory: Option<u64>,
     /// Largest state snapshot, bytes (suffixes K, M, G allowed).

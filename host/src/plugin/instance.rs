@@ -9,7 +9,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::hume::projection::types::{Event, EventError as WitEventError, Info};
 use super::bindings::{Projection, ProjectionPre};
 use super::error::{BatchError, EventError, Limit, PluginError};
-use super::sandbox::StoreState;
+use super::sandbox::{Growable, Refused, StoreState};
 use crate::event::RecordedEvent;
 
 /// Per-instance sandbox limits. Breaching one fails the call with
@@ -18,7 +18,8 @@ use crate::event::RecordedEvent;
 pub struct Limits {
     /// Wall time one call may take (default 5 s).
     pub call_timeout: Duration,
-    /// Largest linear memory the instance may grow to (default 64 MiB).
+    /// Most memory the instance may grow to (default 64 MiB): all its linear
+    /// memories and tables together (each table element counts 8 bytes).
     pub max_memory_bytes: usize,
     /// Largest state `snapshot()` may return (default 16 MiB).
     pub max_snapshot_bytes: usize,
@@ -156,13 +157,24 @@ impl Instance {
         });
         store.data_mut().call_started = Instant::now();
         store.set_epoch_deadline(1);
-        let bindings =
-            pre.instantiate_async(&mut store)
-                .await
-                .map_err(|e| PluginError::Instantiate {
+        let bindings = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            // Memories and tables are created (and counted) when instantiating.
+            Err(_) if store.data().limiter.refused.is_some() => {
+                let refused = store.data().limiter.refused.expect("checked above");
+                return Err(PluginError::LimitExceeded {
+                    limit: Limit::Memory,
+                    call: "instantiate",
+                    detail: memory_detail(refused, &limits),
+                });
+            }
+            Err(e) => {
+                return Err(PluginError::Instantiate {
                     projection: projection.to_string(),
                     message: format!("{e:#}"),
-                })?;
+                })
+            }
+        };
         Ok(Instance {
             store,
             bindings,
@@ -344,6 +356,19 @@ impl Instance {
     }
 }
 
+/// What a refused growth means, for the error message.
+fn memory_detail(refused: Refused, limits: &Limits) -> String {
+    let what = match refused.what {
+        Growable::Memory => "a linear memory",
+        Growable::Table => "a table",
+    };
+    format!(
+        "it tried to grow {what}, which would bring its memories and tables to {} bytes, \
+         the limit is {} bytes",
+        refused.total_bytes, limits.max_memory_bytes
+    )
+}
+
 /// The error the epoch callback raises when a call ran past its time.
 #[derive(Debug)]
 struct CallTimedOut;
@@ -374,14 +399,11 @@ fn classify(
             ),
         };
     }
-    if let Some(desired) = state.limiter.refused {
+    if let Some(refused) = state.limiter.refused {
         return PluginError::LimitExceeded {
             limit: Limit::Memory,
             call,
-            detail: format!(
-                "it tried to grow its memory to {desired} bytes, the limit is {} bytes",
-                limits.max_memory_bytes
-            ),
+            detail: memory_detail(refused, limits),
         };
     }
     if let Some(Trap::StackOverflow) = err.downcast_ref::<Trap>() {

@@ -73,10 +73,7 @@ impl StoreState {
         StoreState {
             wasi: sandboxed_wasi(&projection, &stderr),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max_bytes: max_memory_bytes,
-                refused: None,
-            },
+            limiter: MemoryLimiter::new(max_memory_bytes),
             projection,
             call_started: Instant::now(),
             call_timeout,
@@ -264,38 +261,138 @@ impl OutputStream for LineLogger {
     }
 }
 
-/// Refuses linear-memory growth beyond the limit and remembers that it did,
-/// so the trap a refused allocation usually ends in is reported as the
-/// memory limit rather than as a generic trap.
+/// Refuses growth of anything an instance can grow beyond the memory limit
+/// and remembers that it did, so the trap a refused allocation usually ends
+/// in is reported as the memory limit rather than as a generic trap.
+///
+/// The limit covers the whole store: every linear memory (a component can
+/// hold several core instances, each with memories of its own) and every
+/// table, each table element counted as [`TABLE_ELEMENT_BYTES`] (what
+/// wasmtime stores per element). wasmtime asks before creating a memory or a
+/// table (from size 0) and before every growth, and nothing in a store ever
+/// shrinks, so the running sum is exact.
 pub(crate) struct MemoryLimiter {
     pub(crate) max_bytes: usize,
-    /// The size a refused growth asked for, since the current call started.
-    pub(crate) refused: Option<usize>,
+    /// Bytes of all linear memories of the store.
+    memory_bytes: usize,
+    /// Elements of all tables of the store.
+    table_elements: usize,
+    /// What a refused growth asked for, since the current call started.
+    pub(crate) refused: Option<Refused>,
 }
 
-/// Most table elements an instance may have (function references).
-const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+/// Bytes one table element counts for against the memory limit: wasmtime
+/// keeps a pointer per element.
+pub(crate) const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+/// A growth the limiter refused: what the instance would have reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    /// What grew: a linear memory or a table.
+    pub(crate) what: Growable,
+    /// Memories plus tables, in bytes, had the growth been allowed.
+    pub(crate) total_bytes: usize,
+}
+
+/// The two things a WebAssembly instance can grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Growable {
+    Memory,
+    Table,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        MemoryLimiter {
+            max_bytes,
+            memory_bytes: 0,
+            table_elements: 0,
+            refused: None,
+        }
+    }
+
+    /// Bytes the store holds now: all memories and tables.
+    #[cfg(test)]
+    fn used_bytes(&self) -> usize {
+        self.memory_bytes
+            .saturating_add(self.table_elements.saturating_mul(TABLE_ELEMENT_BYTES))
+    }
+
+    /// Allow a growth of `what` from `current` to `desired` (bytes for a
+    /// memory, elements for a table) when the store's total stays within
+    /// the limit; record it either way.
+    fn grow(&mut self, what: Growable, current: usize, desired: usize) -> bool {
+        let added = desired.saturating_sub(current);
+        let (memory_bytes, table_elements) = match what {
+            Growable::Memory => (self.memory_bytes.saturating_add(added), self.table_elements),
+            Growable::Table => (self.memory_bytes, self.table_elements.saturating_add(added)),
+        };
+        let total_bytes =
+            memory_bytes.saturating_add(table_elements.saturating_mul(TABLE_ELEMENT_BYTES));
+        if total_bytes > self.max_bytes {
+            self.refused = Some(Refused { what, total_bytes });
+            return false;
+        }
+        self.memory_bytes = memory_bytes;
+        self.table_elements = table_elements;
+        true
+    }
+}
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.refused = Some(desired);
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(Growable::Memory, current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        Ok(self.grow(Growable::Table, current, desired))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn memories_and_tables_share_one_budget() {
+        let mut limiter = MemoryLimiter::new(10 * MIB);
+        assert!(limiter.grow(Growable::Memory, 0, 4 * MIB));
+        // A second memory: the sum counts, not each memory on its own.
+        assert!(limiter.grow(Growable::Memory, 0, 4 * MIB));
+        assert!(!limiter.grow(Growable::Memory, 4 * MIB, 7 * MIB));
+        assert_eq!(
+            limiter.refused,
+            Some(Refused {
+                what: Growable::Memory,
+                total_bytes: 11 * MIB
+            })
+        );
+        assert_eq!(limiter.used_bytes(), 8 * MIB);
+        // Tables count their elements' bytes against what is left.
+        let left = 2 * MIB / TABLE_ELEMENT_BYTES;
+        assert!(limiter.grow(Growable::Table, 0, left));
+        assert!(!limiter.grow(Growable::Table, left, left + 1));
+        assert_eq!(limiter.refused.unwrap().what, Growable::Table);
+        assert_eq!(limiter.used_bytes(), 10 * MIB);
+    }
+
+    #[test]
+    fn absurd_requests_saturate_and_are_refused() {
+        let mut limiter = MemoryLimiter::new(MIB);
+        assert!(!limiter.grow(Growable::Table, 0, usize::MAX));
+        assert!(!limiter.grow(Growable::Memory, 0, usize::MAX));
+        assert_eq!(limiter.used_bytes(), 0);
     }
 }
