@@ -67,7 +67,7 @@ fn repository_markdown_links_only_files_in_the_repository() {
         "README links the design"
     );
     let mut files = Vec::new();
-    markdown_files(&root, &mut files);
+    markdown_files(root, &mut files);
     assert!(files.len() > 5, "{files:?}");
     for file in files {
         let bad = broken(&file);

@@ -56,6 +56,9 @@ pub(super) struct NoSpace {
     pub(super) bytes: u64,
 }
 
+/// Where an appender waits for its outcome.
+type Reply = tokio::sync::oneshot::Sender<Result<AppendOutcome, LogError>>;
+
 impl WriteHealth {
     /// The state as the API reports it; `free` and `min_free` are the disk's
     /// free bytes now and the watermark.
@@ -281,10 +284,7 @@ impl Writer {
 
     fn refuse_accepted(
         &self,
-        replies: &mut [(
-            tokio::sync::oneshot::Sender<Result<AppendOutcome, LogError>>,
-            Result<AppendOutcome, LogError>,
-        )],
+        replies: &mut [(Reply, Result<AppendOutcome, LogError>)],
         err: &StorageError,
     ) {
         for (_, r) in replies.iter_mut() {

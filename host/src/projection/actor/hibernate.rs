@@ -251,7 +251,7 @@ impl Actor {
         let Some(mut snapshot) = snapshot else {
             return Ok(offset);
         };
-        let held = matches!(self.hibernated, None);
+        let held = self.hibernated.is_none();
         if snapshot.offset == offset {
             snapshot.scanned = snapshot.scanned.max(scanned);
         }
