@@ -1,10 +1,12 @@
 // How the overview copes with 1,000 projections: the UI files come from a
-// real `hume serve` (HUME_URL), `/projections` is answered here with 1,000
-// synthetic statuses whose offsets move on every poll. Prints the time to
-// first render (navigation → every row shown) and the cost of one update
-// (answer handed to the page → rows updated), median of 20 polls.
+// real `hume serve` (HUME_URL). By default `/projections` is answered here
+// with 1,000 synthetic statuses whose offsets move on every poll; with
+// REAL=1 the server's own answer is used (deploy the projections first, and
+// keep appending so the rows change). Prints the time to first render
+// (navigation → every row shown) and the cost of one update (answer handed
+// to the page → rows updated), median of 20 polls.
 //
-//   HUME_URL=http://127.0.0.1:7171 node tests/ui/bench.mjs
+//   HUME_URL=http://127.0.0.1:7171 [REAL=1] node tests/ui/bench.mjs
 import { chromium } from 'playwright-core';
 
 const URL = process.env.HUME_URL || 'http://127.0.0.1:7171';
@@ -22,8 +24,15 @@ const status = (i) => ({
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-await page.route('**/projections', (route) => {
+await page.route('**/projections', async (route) => {
   tick++;
+  if (process.env.REAL) {
+    const response = await route.fetch();
+    const body = await response.text();
+    answered = Date.now();
+    route.fulfill({ response, body });
+    return;
+  }
   const body = JSON.stringify({ projections: Array.from({ length: N }, (_, i) => status(i)) });
   answered = Date.now();
   route.fulfill({ contentType: 'application/json', body });

@@ -284,6 +284,19 @@ impl<S: Send + Sync> FromRequest<S> for BodyBytes {
 }
 
 /// Parse a JSON document, naming the path of the first problem.
+/// The plugin bytes of a deploy or validate request (base64 in JSON).
+pub(super) fn plugin_bytes(base64_text: &str) -> Result<Vec<u8>, ApiError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(base64_text.as_bytes())
+        .map_err(|e| {
+            ApiError::bad_field(
+                "plugin",
+                format!("`plugin` must be the component's bytes in base64: {e}"),
+            )
+        })
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_field(

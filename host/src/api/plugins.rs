@@ -7,10 +7,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{manager, ApiError, AppState, JsonBody};
+use super::{manager, plugin_bytes, ApiError, AppState, JsonBody};
 
 /// The plugin routes, to merge into the main router.
 pub fn routes() -> Router<AppState> {
@@ -32,14 +31,7 @@ async fn validate(
     State(app): State<AppState>,
     JsonBody(body): JsonBody<ValidateBody>,
 ) -> Result<Response, ApiError> {
-    let wasm = base64::engine::general_purpose::STANDARD
-        .decode(body.plugin.as_bytes())
-        .map_err(|e| {
-            ApiError::bad_field(
-                "plugin",
-                format!("`plugin` must be the component's bytes in base64: {e}"),
-            )
-        })?;
+    let wasm = plugin_bytes(&body.plugin)?;
     let plugin = manager(&app)?.validate(wasm).await?;
     let info = plugin.info();
     Ok(Json(serde_json::json!({

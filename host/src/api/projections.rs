@@ -47,10 +47,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{manager, position, state_value, ApiError, AppState, BodyBytes, JsonBody};
+use super::{
+    manager, plugin_bytes, position, state_value, ApiError, AppState, BodyBytes, JsonBody,
+};
 use crate::log::coverage::Coverage;
 use crate::plugin::PluginError;
 use crate::projection::{
@@ -232,14 +233,7 @@ async fn deploy(
 ) -> Result<Response, ApiError> {
     let manager = manager(&app)?;
     app.limits.deploy.check(&body.options)?;
-    let wasm = base64::engine::general_purpose::STANDARD
-        .decode(body.plugin.as_bytes())
-        .map_err(|e| {
-            ApiError::bad_field(
-                "plugin",
-                format!("`plugin` must be the component's bytes in base64: {e}"),
-            )
-        })?;
+    let wasm = plugin_bytes(&body.plugin)?;
     let streams_given = body.streams.clone();
     let outcome = manager
         .deploy(DeployRequest {

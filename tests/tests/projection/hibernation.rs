@@ -29,9 +29,14 @@ fn snapshots_at(v: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// Wait until `name` has examined every event appended so far and
+/// hibernates (a projection that hibernated before the last appends and has
+/// not woken for them yet does not count).
 async fn hibernated(api: &Api, name: &str) -> Value {
-    api.wait_status(name, "hibernated", |s| s["state"] == "hibernated")
-        .await
+    api.wait_status(name, "hibernated at the head", |s| {
+        s["state"] == "hibernated" && s["lag"] == 0
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
