@@ -2,8 +2,9 @@
 // Rust test tests/tests/projection/ui.rs, which sets the environment):
 //
 //   HUME_URL        server with projections `kv` (stream kv, events at 1..3:
-//                   a=1, b={"x":[1,2]}, a=2) and `hostile` (stream h,
-//                   faulted by a `reject` event)
+//                   a=1, b={"x":[1,2]}, a=2), `hostile` (stream h,
+//                   faulted by a `reject` event) and `bank` (account-*,
+//                   offset 7)
 //   TOKEN_URL       server started with --auth-token-file; TOKEN its token
 //   UPLOAD_WASM     a plugin file to deploy by upload (counter)
 //   VARIANT_WASM    another build of kv, deployed as a new version of `kv`

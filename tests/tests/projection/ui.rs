@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::common::{variant, Api};
 use hume_tests::server::TestServer;
-use hume_tests::{COUNTER_WASM, HOSTILE_WASM, KV_WASM};
+use hume_tests::{BANK_WASM, COUNTER_WASM, HOSTILE_WASM, KV_WASM};
 use serde_json::json;
 
 const TOKEN: &str = "ui-test-token-0123456789abcdef";
@@ -56,6 +56,18 @@ async fn the_web_ui_works_in_a_real_browser() {
         .await;
     api.deploy("kv", KV_WASM, &["kv"], json!({})).await;
     api.deploy("hostile", HOSTILE_WASM, &["h"], json!({})).await;
+    api.append(
+        "account-1",
+        &[
+            ("opened", json!({"account": "1"})),
+            ("deposited", json!({"account": "1", "amount": 30})),
+        ],
+    )
+    .await;
+    api.deploy("bank", BANK_WASM, &["account-*"], json!({}))
+        .await;
+    api.wait_status("bank", "caught up", |s| s["offset"] == 7)
+        .await;
     api.wait_status("kv", "caught up", |s| s["offset"] == 3)
         .await;
     api.wait_status("hostile", "faulted", |s| s["state"] == "faulted")
