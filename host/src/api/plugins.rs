@@ -33,14 +33,5 @@ async fn validate(
 ) -> Result<Response, ApiError> {
     let wasm = plugin_bytes(&body.plugin)?;
     let plugin = manager(&app)?.validate(wasm).await?;
-    let info = plugin.info();
-    Ok(Json(serde_json::json!({
-        "name": info.name,
-        "version": info.version,
-        "kinds": info.kinds,
-        "state_encoding": info.state_encoding,
-        "world": plugin.world_version(),
-        "hash": plugin.hash(),
-    }))
-    .into_response())
+    Ok(Json(plugin.description()).into_response())
 }

@@ -109,6 +109,20 @@ impl Plugin {
         self.inner.world_version
     }
 
+    /// What `hume validate --json` and `POST /plugins/validate` answer:
+    /// name, version, kinds, state encoding, world and hash.
+    pub fn description(&self) -> serde_json::Value {
+        let info = self.info();
+        serde_json::json!({
+            "name": info.name,
+            "version": info.version,
+            "kinds": info.kinds,
+            "state_encoding": info.state_encoding,
+            "world": self.world_version(),
+            "hash": self.hash(),
+        })
+    }
+
     /// Create a fresh instance for `projection` (cheap: no compilation).
     /// Call `init_state` or `restore` on it before any event.
     pub async fn instantiate(

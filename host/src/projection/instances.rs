@@ -250,6 +250,15 @@ impl InstanceBudget {
 mod tests {
     use super::*;
 
+    /// A slot request running in the background.
+    fn wait_for_slot(
+        budget: &Arc<InstanceBudget>,
+        tx: mpsc::Sender<Command>,
+    ) -> tokio::task::JoinHandle<Slot> {
+        let budget = budget.clone();
+        tokio::spawn(async move { budget.acquire(tx.downgrade()).await })
+    }
+
     #[test]
     fn oldest_is_the_least_recently_touched() {
         let mut lru = Lru::default();
@@ -287,10 +296,7 @@ mod tests {
         let b = budget.acquire(tx_b.downgrade()).await;
         assert_eq!(budget.live(), 2);
         a.touch(); // b is now the least recently used
-        let waiting = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.acquire(tx_c.downgrade()).await }
-        });
+        let waiting = wait_for_slot(&budget, tx_c);
         // b is asked, not a.
         let asked = tokio::time::timeout(Duration::from_secs(5), rx_b.recv())
             .await
@@ -314,15 +320,9 @@ mod tests {
         let (tx_b, mut rx_b) = mpsc::channel(4);
         let (tx_c, mut rx_c) = mpsc::channel::<Command>(4);
         let a = budget.acquire(tx_a.downgrade()).await;
-        let b = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.acquire(tx_b.downgrade()).await }
-        });
+        let b = wait_for_slot(&budget, tx_b);
         assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
-        let c = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.acquire(tx_c.downgrade()).await }
-        });
+        let c = wait_for_slot(&budget, tx_c);
         while budget.holders().waiting < 2 {
             tokio::task::yield_now().await;
         }
@@ -343,10 +343,7 @@ mod tests {
         let (tx_c, _rx_c) = mpsc::channel::<Command>(4);
         let a = budget.acquire(tx_a.downgrade()).await;
         let b = budget.acquire(tx_b.downgrade()).await;
-        let waiting = tokio::spawn({
-            let budget = budget.clone();
-            async move { budget.acquire(tx_c.downgrade()).await }
-        });
+        let waiting = wait_for_slot(&budget, tx_c);
         // a (oldest) is asked first and ignores it; then b is asked.
         assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
         assert!(matches!(rx_b.recv().await, Some(Command::Hibernate)));

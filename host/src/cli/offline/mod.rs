@@ -68,15 +68,7 @@ async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let info = plugin.info();
     let mut out = std::io::stdout().lock();
     if args.json {
-        let value = serde_json::json!({
-            "name": info.name,
-            "version": info.version,
-            "kinds": info.kinds,
-            "state_encoding": info.state_encoding,
-            "world": plugin.world_version(),
-            "hash": plugin.hash(),
-        });
-        writeln!(out, "{value}")?;
+        writeln!(out, "{}", plugin.description())?;
     } else {
         let kinds = if info.kinds.is_empty() {
             "(every kind)".to_string()
