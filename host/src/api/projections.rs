@@ -26,6 +26,7 @@
 //!   time of the request
 //! - `POST /projections/{name}/take-snapshot` → `{"offset"}`
 //! - `POST /projections/{name}/{stop|start|reset|resume|skip}` → `{"ok": true}`
+//!   (`reset?keep_skips=true` keeps the positions stepped over with `skip`)
 //!   (`skip` also answers `{"skipped": position}`)
 //! - time travel (see [`super::history`]): `state`, `snapshot` and `query`
 //!   take `at=N` (and `no_wait=true`); `GET /projections/{name}/snapshots`,
@@ -225,6 +226,9 @@ pub struct DeployBody {
     /// New version only: start from the running version's snapshot.
     #[serde(default)]
     pub keep_state: bool,
+    /// New version only: keep the running version's skipped positions.
+    #[serde(default)]
+    pub keep_skips: bool,
 }
 
 async fn deploy(
@@ -242,6 +246,7 @@ async fn deploy(
             streams: body.streams,
             options: body.options,
             keep_state: body.keep_state,
+            keep_skips: body.keep_skips,
         })
         .await?;
     // What the selector follows today (the deploy stands even if the log
@@ -253,7 +258,13 @@ async fn deploy(
             None
         }
     };
-    Ok((StatusCode::CREATED, Json(DeployReply { outcome, follows })).into_response())
+    // Options changed in place create nothing.
+    let code = if outcome.status == "updated" {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((code, Json(DeployReply { outcome, follows })).into_response())
 }
 
 /// Answer of `POST /projections`: the outcome and what it follows today.
@@ -469,15 +480,31 @@ async fn take_snapshot(
     Ok(Json(serde_json::json!({ "offset": offset })).into_response())
 }
 
+/// Flags of the lifecycle commands.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandQuery {
+    /// `reset` only: keep the positions stepped over with `skip`.
+    #[serde(default)]
+    keep_skips: bool,
+}
+
 async fn command(
     State(app): State<AppState>,
     Path((name, command)): Path<(String, String)>,
+    q: Result<Query<CommandQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("bad query string: {e}; the only flag is `keep_skips=true` (for reset)"),
+        )
+    })?;
     let manager = manager(&app)?;
     match command.as_str() {
         "stop" => manager.stop(&name).await?,
         "start" => manager.start_projection(&name).await?,
-        "reset" => manager.reset(&name).await?,
+        "reset" => manager.reset(&name, q.keep_skips).await?,
         "resume" => manager.resume(&name).await?,
         "skip" => {
             let position = manager.skip(&name).await?;

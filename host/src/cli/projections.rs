@@ -23,6 +23,22 @@ use super::Context;
 pub enum Command {
     /// Deploy a plugin as a live projection (or a new version of one:
     /// built beside the running one, swapped in when caught up).
+    ///
+    /// Deploying the plugin a projection already runs with other options:
+    /// - limits (--max-memory, --call-timeout, --max-snapshot), the snapshot
+    ///   cadence and store (--snapshot-every, --snapshot-after,
+    ///   --snapshot-store, --snapshot-history), --batch-size and
+    ///   --catch-up-after apply in place, at once: the state and offset are
+    ///   kept (new limits take effect on a new instance: a faulted projection
+    ///   gets them at `hume resume`);
+    /// - --stream, --start-from and --no-strict change what the fold computes:
+    ///   a new version is built beside the running one and swapped in when
+    ///   caught up, as for a new plugin.
+    ///
+    /// The same plugin with the same options is refused ("nothing changed").
+    /// A new version starts without the running one's `hume skip` positions
+    /// unless --keep-skips is given.
+    #[command(verbatim_doc_comment)]
     Deploy(DeployArgs),
     /// Stop and remove a projection with its snapshots.
     Undeploy(NameArg),
@@ -48,11 +64,24 @@ pub enum Command {
     /// Start a stopped projection.
     Start(NameArg),
     /// Drop a projection's state and snapshots and rebuild it from its start.
-    Reset(NameArg),
+    ///
+    /// The positions stepped over with `hume skip` are forgotten (the rebuild
+    /// applies them again) unless --keep-skips is given.
+    Reset(ResetArgs),
     /// Retry the event a faulted projection stopped at.
     Resume(NameArg),
     /// Step over the event a faulted projection stopped at (recorded).
     Skip(NameArg),
+}
+
+/// `hume reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The projection.
+    pub name: String,
+    /// Keep stepping over the positions skipped so far.
+    #[arg(long)]
+    pub keep_skips: bool,
 }
 
 /// Just a projection name.
@@ -123,6 +152,10 @@ pub struct DeployArgs {
     /// of rebuilding from the start.
     #[arg(long)]
     pub keep_state: bool,
+    /// New version only: keep stepping over the positions skipped (`hume
+    /// skip`) in the running version.
+    #[arg(long)]
+    pub keep_skips: bool,
 }
 
 /// What `POST /projections` answers.
@@ -381,7 +414,17 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Status(a) => super::status::status(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
-        Command::Reset(a) => lifecycle(&client, &a.name, "reset").await,
+        Command::Reset(a) => {
+            let mut url = client.endpoint(&["projections", &a.name, "reset"]);
+            if a.keep_skips {
+                url.query_pairs_mut().append_pair("keep_skips", "true");
+            }
+            let request = client.request_url(Method::POST, url);
+            let _: serde_json::Value = client.decode(client.send(request).await?).await?;
+            let kept = if a.keep_skips { ", skips kept" } else { "" };
+            println!("{}: reset done{kept}", a.name);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Resume(a) => lifecycle(&client, &a.name, "resume").await,
         Command::Skip(a) => lifecycle(&client, &a.name, "skip").await,
     }
@@ -429,6 +472,7 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
         "streams": args.streams,
         "options": options,
         "keep_state": args.keep_state,
+        "keep_skips": args.keep_skips,
     });
     for warning in local_glob_warnings(&args.streams) {
         eprintln!("warning: {warning}");
@@ -438,7 +482,25 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("deploying {} as `{}`", args.plugin.display(), args.name))?;
     let outcome = reply.outcome;
-    if outcome.status == "building" {
+    if outcome.status == "updated" {
+        println!(
+            "{}: {} {} ({}) updated in place ({}); state and offset kept",
+            outcome.name,
+            outcome.plugin_name,
+            outcome.plugin_version,
+            &outcome.plugin_hash[..12],
+            outcome.changed.join(", ")
+        );
+    } else if outcome.status == "building" && !outcome.changed.is_empty() {
+        println!(
+            "{}: building a new version of {} {} ({}) with other {} beside the running one; it takes over when caught up",
+            outcome.name,
+            outcome.plugin_name,
+            outcome.plugin_version,
+            &outcome.plugin_hash[..12],
+            outcome.changed.join(", ")
+        );
+    } else if outcome.status == "building" {
         println!(
             "{}: building {} {} ({}) beside the running version; it takes over when caught up",
             outcome.name,

@@ -148,6 +148,33 @@ pub struct VersionRecord {
     /// version instead of a rebuild from the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_state_from: Option<String>,
+    /// Counts redeploys of the same plugin with options that change the
+    /// fold (streams, start, strictness): each is a new version with its
+    /// own snapshots. 0 for the first version of a plugin.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+    /// Positions this version steps over from its start (`hume deploy
+    /// --keep-skips` copies the running version's); only read while the
+    /// version is pending: once active, the record's list is the one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl VersionRecord {
+    /// What tells this version apart from every other of its projection:
+    /// the plugin hash, plus the generation when the same plugin was
+    /// redeployed with a different fold. Snapshots are kept under it.
+    pub fn id(&self) -> String {
+        if self.generation == 0 {
+            self.plugin_hash.clone()
+        } else {
+            format!("{}.g{}", self.plugin_hash, self.generation)
+        }
+    }
 }
 
 /// The durable record of one deployed projection (JSON in the `projections`

@@ -2,6 +2,7 @@
 //! store that keeps the records and the plugin bytes ([`DeploymentStore`]),
 //! implemented by each backend in [`crate::backend`].
 
+pub mod change;
 pub mod config;
 
 use futures::future::BoxFuture;

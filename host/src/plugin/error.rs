@@ -17,6 +17,29 @@ pub enum Limit {
     Stack,
 }
 
+impl Limit {
+    /// The flag of `hume deploy` and `hume replay` that sets this limit.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Limit::CallTimeout => Some("--call-timeout"),
+            Limit::Memory => Some("--max-memory"),
+            Limit::Snapshot => Some("--max-snapshot"),
+            Limit::Stack => None,
+        }
+    }
+
+    /// What to do about a breach, for the error message.
+    fn hint(self) -> String {
+        match self.flag() {
+            Some(flag) => format!(
+                " (raise it with {flag}: deploying the same plugin with a new limit applies it \
+                 in place, then `hume resume`)"
+            ),
+            None => " (the stack is fixed: look for unbounded recursion)".into(),
+        }
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -90,7 +113,7 @@ pub enum PluginError {
         message: String,
     },
     /// The plugin breached a sandbox limit.
-    #[error("the plugin exceeded its {limit} in `{call}`: {detail}")]
+    #[error("the plugin exceeded its {limit} in `{call}`: {detail}{}", limit.hint())]
     LimitExceeded {
         /// Which limit.
         limit: Limit,

@@ -202,6 +202,16 @@ impl Instance {
         self.limits
     }
 
+    /// Run under new limits from the next call on. A memory limit below
+    /// what the instance holds already refuses its next growth (nothing
+    /// is taken back).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        let state = self.store.data_mut();
+        state.limiter.set_max_bytes(limits.max_memory_bytes);
+        state.call_timeout = limits.call_timeout;
+    }
+
     /// True once a call trapped or breached a limit.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()

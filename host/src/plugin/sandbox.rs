@@ -302,6 +302,11 @@ pub(crate) enum Growable {
 }
 
 impl MemoryLimiter {
+    /// A new bound for growths from now on.
+    pub(crate) fn set_max_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes;
+    }
+
     pub(crate) fn new(max_bytes: usize) -> Self {
         MemoryLimiter {
             max_bytes,

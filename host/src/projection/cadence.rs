@@ -58,6 +58,14 @@ impl Cadence {
         }
     }
 
+    /// New parameters (options changed in place); what was counted since the
+    /// last snapshot still counts.
+    pub fn reconfigure(&mut self, every: u64, after: Option<Duration>, spacing: u64) {
+        self.every = every;
+        self.after = after;
+        self.spacing = spacing;
+    }
+
     /// Start counting from a state at `offset` that is persisted as it is.
     pub fn restart(&mut self, offset: u64) {
         self.since = 0;
@@ -79,6 +87,14 @@ impl Cadence {
         self.last_offset = offset;
         self.last_at = Some(now);
         self.last_cost = cost;
+    }
+
+    /// A snapshot failed at `now`: stop asking by count until more events
+    /// come, but keep the state marked changed so that `snapshot_after`
+    /// tries again that long from now.
+    pub fn failed(&mut self, now: Instant) {
+        self.since = 0;
+        self.dirty_since = Some(now);
     }
 
     /// Most events to read in the next batch: at the head, no further than
@@ -124,6 +140,36 @@ impl Cadence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_snapshot_is_retried_by_time_not_at_once() {
+        let t = Instant::now();
+        let mut c = Cadence::new(1, Some(Duration::from_secs(30)), 0);
+        c.restart(0);
+        c.changed(1, t);
+        assert!(c.due(1, false, t));
+        let later = t + Duration::from_secs(5);
+        c.failed(later);
+        assert!(!c.due(1, false, later), "not again at once by count");
+        assert_eq!(c.due_at(), Some(later + Duration::from_secs(30)));
+        c.changed(1, later);
+        assert!(c.due(2, false, later), "the next event asks again");
+    }
+
+    #[test]
+    fn new_parameters_keep_what_was_counted() {
+        let t = Instant::now();
+        let mut c = Cadence::new(100, None, 0);
+        c.restart(0);
+        c.changed(40, t);
+        assert!(!c.due(40, false, t));
+        c.reconfigure(30, Some(Duration::from_secs(1)), 0);
+        assert!(c.due(40, false, t), "40 events counted, 30 now due");
+        assert_eq!(c.due_at(), Some(t + Duration::from_secs(1)));
+        c.reconfigure(1000, None, 0);
+        assert!(!c.due(40, false, t));
+        assert_eq!(c.due_at(), None);
+    }
 
     #[test]
     fn at_the_head_every_applies_as_written() {

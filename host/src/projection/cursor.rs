@@ -72,6 +72,12 @@ impl Cursor {
         self.skipped.insert(position);
     }
 
+    /// Forget every skipped position (a reset that rebuilds the fold as the
+    /// plugin computes it over the whole log).
+    pub fn forget_skips(&mut self) {
+        self.skipped.clear();
+    }
+
     /// Move to a new place (a snapshot was restored, or the projection was
     /// reset): offset and scanned are set as given.
     pub fn reset_to(&mut self, offset: u64, scanned: u64) {
@@ -111,6 +117,14 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgotten_skips_are_applied_again() {
+        let mut c = Cursor::new(0, 0, [2]);
+        assert_eq!(c.skipped().collect::<Vec<_>>(), vec![2]);
+        c.forget_skips();
+        assert_eq!(c.skipped().count(), 0);
+    }
 
     fn ev(position: u64) -> RecordedEvent {
         RecordedEvent {

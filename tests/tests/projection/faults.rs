@@ -84,8 +84,8 @@ async fn unknown_kind_faults_a_strict_projection_and_is_skipped_by_a_lax_one() {
     let err = cli_err(&server, &["resume", "strict"]);
     assert!(err.contains("not faulted"), "{err}");
 
-    // Reset rebuilds from 0, honouring the recorded skip.
-    cli_ok(&server, &["reset", "strict"]);
+    // Reset --keep-skips rebuilds from 0, honouring the recorded skip.
+    cli_ok(&server, &["reset", "strict", "--keep-skips"]);
     assert_eq!(api.state("strict").await, json!({"a": 1, "b": 2}));
     let s = api.status("strict").await;
     assert_eq!(s["applied"], 2, "rebuilt from the start");
@@ -95,7 +95,7 @@ async fn unknown_kind_faults_a_strict_projection_and_is_skipped_by_a_lax_one() {
     server.stop();
     server.restart();
     let api = Api::new(&server);
-    cli_ok(&server, &["reset", "strict"]);
+    cli_ok(&server, &["reset", "strict", "--keep-skips"]);
     assert_eq!(api.state("strict").await, json!({"a": 1, "b": 2}));
 }
 

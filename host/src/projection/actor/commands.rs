@@ -72,7 +72,10 @@ impl Actor {
                 self.next_poll = TokioInstant::now();
                 let _ = reply.send(Ok(()));
             }
-            Command::Reset { reply } => {
+            Command::Reset { keep_skips, reply } => {
+                if !keep_skips {
+                    self.cursor.forget_skips();
+                }
                 let r = self.reset().await;
                 let _ = reply.send(r);
             }
@@ -98,6 +101,14 @@ impl Actor {
                 }
                 let _ = reply.send(Ok(()));
             }
+            Command::Reconfigure {
+                options,
+                store,
+                reply,
+            } => {
+                let r = self.reconfigure(options, store).await;
+                let _ = reply.send(r);
+            }
             Command::Hibernate => {
                 self.hibernate_asked = true;
             }
@@ -114,7 +125,16 @@ impl Actor {
 
     /// Clear the fault and go on; rebuild the instance if it is gone.
     async fn resume(&mut self) {
+        let snapshot_failed = self
+            .recovery
+            .fault()
+            .is_some_and(|f| f.position == 0 && f.kind == "snapshot");
         self.recovery.clear();
+        if snapshot_failed && self.folder.is_some() {
+            // Retry the snapshot that failed (its limit may have been
+            // raised since); a new failure faults again.
+            self.persist_or_fault().await;
+        }
         if self.folder.is_none() {
             if self.hibernated.is_some() {
                 self.wake().await;

@@ -34,6 +34,7 @@ use super::telemetry::ActorMetrics;
 mod commands;
 mod hibernate;
 mod persist;
+mod reconfigure;
 mod recovery;
 mod step;
 mod waiters;
@@ -77,12 +78,19 @@ pub(crate) enum Command {
     Stop { reply: Reply<()> },
     /// Start applying events again after a stop.
     Start { reply: Reply<()> },
-    /// Drop the state and snapshots and rebuild from the start.
-    Reset { reply: Reply<()> },
+    /// Drop the state and snapshots and rebuild from the start (forgetting
+    /// the skipped positions unless `keep_skips`).
+    Reset { keep_skips: bool, reply: Reply<()> },
     /// Retry after a fault (re-instantiating the plugin if it was poisoned).
     Resume { reply: Reply<()> },
     /// Step over the faulted event at `position` (already recorded).
     Skip { position: u64, reply: Reply<()> },
+    /// Options changed in place (see `reconfigure.rs`).
+    Reconfigure {
+        options: crate::deployment::ProjectionOptions,
+        store: Arc<dyn SnapshotStore>,
+        reply: Reply<()>,
+    },
     /// The live-instance budget is full and this one was used least
     /// recently: give the instance up (see `hibernate.rs`).
     Hibernate,
@@ -455,9 +463,11 @@ impl Actor {
 
     async fn try_build(&mut self) -> Result<(), ProjectionError> {
         let mut snapshot = self.cfg.store.latest(&self.cfg.key).await?;
+        let mut seeded = false;
         if snapshot.is_none() {
             if let Some(seed) = &self.cfg.seed_key {
                 snapshot = self.cfg.store.latest(seed).await?;
+                seeded = snapshot.is_some();
             }
         }
         let folder = super::travel::open(
@@ -472,7 +482,7 @@ impl Actor {
             Some(s) => {
                 self.cursor.reset_to(s.offset, s.scanned);
                 self.cadence.restart(s.offset);
-                if s.plugin_hash == self.cfg.version.plugin_hash {
+                if !seeded {
                     self.persisted = Some((s.offset, self.cursor.scanned()));
                     let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());
                     live.last_snapshot = Some((s.offset, s.taken_at));

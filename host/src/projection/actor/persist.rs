@@ -31,9 +31,9 @@ impl Actor {
                     .unwrap_or_else(|p| p.into_inner())
                     .set_error(err.to_string());
             }
-            // Do not retry at once: the time trigger or the next count does.
-            self.cadence
-                .persisted(self.cursor.offset(), Instant::now(), Default::default());
+            // Do not retry at once: the time trigger or the next count does
+            // (or `resume`, after a fault).
+            self.cadence.failed(Instant::now());
         }
     }
 

@@ -53,7 +53,7 @@ impl Manager {
         let entry = entries.get(name).ok_or_else(|| not_found(name))?;
         let version = entry.active.version.clone();
         Ok(Version {
-            key: snapshot_key(name, &version.plugin_hash),
+            key: snapshot_key(name, &version.id()),
             store: self.store(version.options.snapshot_store),
             skipped: entry.record.skipped.clone(),
             version,

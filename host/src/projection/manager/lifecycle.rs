@@ -38,9 +38,29 @@ impl Manager {
         }
     }
 
-    /// Drop the state and snapshots and rebuild from the start.
-    pub async fn reset(&self, name: &str) -> Result<(), ProjectionError> {
-        self.ask(name, None, |reply| Command::Reset { reply }).await
+    /// Drop the state and snapshots and rebuild from the start. The
+    /// positions stepped over with `skip` are forgotten (durably, first)
+    /// unless `keep_skips`: a reset refolds what the plugin computes.
+    pub async fn reset(&self, name: &str, keep_skips: bool) -> Result<(), ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let mut record = self
+            .read_entries()
+            .get(name)
+            .map(|e| e.record.clone())
+            .ok_or_else(|| not_found(name))?;
+        if !keep_skips && !record.skipped.is_empty() {
+            record.skipped.clear();
+            self.inner
+                .stores
+                .deployments
+                .save(record.clone(), None, Vec::new())
+                .await?;
+            if let Some(e) = self.write_entries().get_mut(name) {
+                e.record = record;
+            }
+        }
+        self.ask(name, None, |reply| Command::Reset { keep_skips, reply })
+            .await
     }
 
     /// Retry the faulted event (re-instantiating the plugin if needed).

@@ -44,6 +44,9 @@ pub struct DeployRequest {
     /// For a new version of an existing projection: start from the old
     /// version's snapshot instead of rebuilding from the start.
     pub keep_state: bool,
+    /// For a new version: keep stepping over the running version's skipped
+    /// positions.
+    pub keep_skips: bool,
 }
 
 /// What `deploy` did.
@@ -58,10 +61,14 @@ pub struct DeployOutcome {
     /// Plugin version (from `describe`).
     pub plugin_version: String,
     /// `deployed` for a new projection, `building` for a new version being
-    /// built beside the running one (blue/green).
+    /// built beside the running one (blue/green), `updated` when the
+    /// running plugin's options changed in place.
     pub status: String,
     /// The hash of the version it replaces, for a new version.
     pub replaces: Option<String>,
+    /// The options that differ, for a redeploy of the same plugin.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 /// Server-wide settings of the projection runtime.
@@ -283,14 +290,21 @@ impl Manager {
     ) -> Result<ActorHandle, ProjectionError> {
         let selector = Selector::parse(&version.streams).map_err(ProjectionError::Streams)?;
         let follow = Follow::new(selector);
+        // A pending version (told when caught up) steps over its own
+        // skips; the active one over the record's.
+        let skipped = if caught_up.is_some() {
+            version.skipped.clone()
+        } else {
+            record.skipped.clone()
+        };
         let live: LiveStatus = Arc::new(Mutex::new(Live::new(
             version.start_offset,
             version.start_offset,
-            record.skipped.clone(),
+            skipped.clone(),
         )));
         let (tx, join) = Actor::spawn(ActorConfig {
             name: record.name.clone(),
-            key: snapshot_key(&record.name, &version.plugin_hash),
+            key: snapshot_key(&record.name, &version.id()),
             seed_key: version
                 .keep_state_from
                 .as_ref()
@@ -301,7 +315,7 @@ impl Manager {
             log: self.inner.log.clone(),
             feed: self.inner.feed.clone(),
             store: self.store(version.options.snapshot_store),
-            skipped: record.skipped.clone(),
+            skipped,
             stopped: record.stopped,
             live: live.clone(),
             caught_up,
