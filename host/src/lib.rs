@@ -25,6 +25,7 @@ pub mod api;
 pub mod backend;
 pub mod deployment;
 pub mod event;
+pub mod journal;
 pub mod log;
 pub mod plugin;
 pub mod projection;

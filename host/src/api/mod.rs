@@ -31,6 +31,7 @@ use crate::storage::StorageErrorKind;
 pub mod events;
 pub mod guard;
 pub mod history;
+pub mod logs;
 pub mod plugins;
 pub mod projections;
 pub mod server;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub projections: Option<Arc<crate::projection::Manager>>,
     /// Who may talk to the API (hosts, origins, token, body deadline).
     pub security: guard::SecurityConfig,
+    /// Each projection's recent log lines (`hume logs`).
+    pub journals: Arc<crate::journal::Journals>,
 }
 
 impl AppState {
@@ -90,6 +93,7 @@ impl AppState {
             shutdown: Arc::new(tokio::sync::watch::channel(false).0),
             projections: None,
             security: guard::SecurityConfig::default(),
+            journals: crate::journal::Journals::new(),
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(events::routes())
         .merge(projections::routes())
         .merge(history::routes())
+        .merge(logs::routes())
         .merge(plugins::routes())
         .merge(ui::routes())
         .route("/health", get(health))

@@ -292,6 +292,7 @@ async fn undeploy(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     manager(&app)?.undeploy(&name).await?;
+    app.journals.remove(&name);
     Ok(Json(serde_json::json!({ "ok": true, "undeployed": name })).into_response())
 }
 

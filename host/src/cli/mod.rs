@@ -6,12 +6,17 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use hume::journal::capture::JournalLayer;
+use hume::journal::Journals;
 
 pub mod client;
 mod events;
 mod history;
 mod kits;
+mod logs;
 mod offline;
 mod output;
 mod projections;
@@ -57,6 +62,12 @@ enum Command {
     History(history::Command),
     #[command(flatten)]
     Kits(kits::Command),
+    /// Print shell completions for hume, e.g. `hume completions bash >
+    /// ~/.local/share/bash-completion/completions/hume`.
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// What every command gets besides its own arguments.
@@ -124,6 +135,10 @@ pub fn main() -> ExitCode {
             Command::Projections(cmd) => projections::run(cmd, &ctx).await,
             Command::History(cmd) => history::run(cmd, &ctx).await,
             Command::Kits(cmd) => kits::run(cmd, &ctx).await,
+            Command::Completions { shell } => {
+                clap_complete::generate(shell, &mut Cli::command(), "hume", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match outcome {
@@ -139,13 +154,27 @@ pub fn main() -> ExitCode {
 /// filter used when `RUST_LOG` is not set (e.g. `warn` for client commands,
 /// `info` for the server).
 pub fn init_tracing(default: &str) {
+    init_tracing_with(default, None);
+}
+
+/// [`init_tracing`], and for `hume serve` also the layer that keeps each
+/// projection's log lines for `hume logs` (under its own filter: `RUST_LOG`
+/// governs only what the server prints).
+pub fn init_tracing_with(default: &str, journals: Option<Arc<Journals>>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only on a terminal: logs sent to a file or a collector stay
     // plain text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let printed = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let kept = journals.map(|j| JournalLayer::new(j).with_filter(JournalLayer::filter()));
+    let _ = tracing_subscriber::registry()
+        .with(printed)
+        .with(kept)
         .try_init();
 }

@@ -63,6 +63,9 @@ pub enum Command {
     Stop(NameArg),
     /// Start a stopped projection.
     Start(NameArg),
+    /// Show a projection's recent log lines: what its plugin logged or
+    /// printed, and its lifecycle (ready, caught up, snapshots, faults).
+    Logs(super::logs::LogsArgs),
     /// Drop a projection's state and snapshots and rebuild it from its start.
     ///
     /// The positions stepped over with `hume skip` are forgotten (the rebuild
@@ -412,6 +415,7 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             print_json(&answer)
         }
         Command::Status(a) => super::status::status(&client, a).await,
+        Command::Logs(a) => super::logs::logs(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
         Command::Reset(a) => {

@@ -182,7 +182,8 @@ pub enum WalRecoveryArg {
 
 /// Run the daemon until SIGTERM / Ctrl-C.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    super::init_tracing("info");
+    let journals = hume::journal::Journals::new();
+    super::init_tracing_with("info", Some(journals.clone()));
     limit_malloc_arenas();
     if args.allow_remote {
         bail!(
@@ -264,6 +265,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let log = stores.log.clone();
 
     let mut state = AppState::new(log.clone());
+    state.journals = journals;
     // Room for the JSON envelope around a maximal batch.
     state.limits.max_body_bytes = args.max_batch_bytes.saturating_mul(2) + 1024 * 1024;
     state.limits.deploy = DeployMaximums {

@@ -9,6 +9,7 @@ mod faults;
 mod follows;
 mod hibernation;
 mod history;
+mod logs;
 mod redeploy;
 mod snapshots;
 mod status_table;
