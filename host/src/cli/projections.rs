@@ -159,6 +159,15 @@ pub struct DeployArgs {
     /// skip`) in the running version.
     #[arg(long)]
     pub keep_skips: bool,
+    /// Return only once the projection (or the new version, once swapped
+    /// in) has caught up with the log, showing its progress; exit non-zero
+    /// with the fault if it faults.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up waiting after this many seconds (the projection
+    /// goes on catching up in the background).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub wait_timeout: Option<u64>,
 }
 
 /// What `POST /projections` answers.
@@ -481,10 +490,16 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
     for warning in local_glob_warnings(&args.streams) {
         eprintln!("warning: {warning}");
     }
-    let reply: DeployReply = client
-        .post_json(&["projections"], &body)
-        .await
-        .with_context(|| format!("deploying {} as `{}`", args.plugin.display(), args.name))?;
+    let spinner = super::deploy_wait::spinner(format!(
+        "{}: uploading {} ({} KiB) and compiling it on the server",
+        args.name,
+        args.plugin.display(),
+        wasm.len().div_ceil(1024)
+    ));
+    let reply: Result<DeployReply, _> = client.post_json(&["projections"], &body).await;
+    spinner.finish_and_clear();
+    let reply =
+        reply.with_context(|| format!("deploying {} as `{}`", args.plugin.display(), args.name))?;
     let outcome = reply.outcome;
     if outcome.status == "updated" {
         println!(
@@ -523,6 +538,16 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(follows) = reply.follows {
         print_follows(&follows);
+    }
+    if args.wait {
+        return super::deploy_wait::wait(
+            client,
+            &outcome.name,
+            &outcome.plugin_hash,
+            outcome.status == "building",
+            args.wait_timeout.map(std::time::Duration::from_secs),
+        )
+        .await;
     }
     Ok(ExitCode::SUCCESS)
 }

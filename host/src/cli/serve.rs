@@ -281,6 +281,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     hume::projection::telemetry::install_metrics();
     let runtime = hume::plugin::Runtime::new(hume::plugin::RuntimeConfig {
         cache_dir: Some(args.data.join("compiled")),
+        read_only_cache_dirs: shared_compile_cache(&args.data).into_iter().collect(),
         ..Default::default()
     })
     .context("starting the plugin runtime")?;
@@ -347,6 +348,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(log);
     drop(backend);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The CLI's compiled-plugin cache of the user running the server, when it
+/// is safe to load native code from it: a directory owned by the owner of
+/// the data directory and writable by no one else. Then a plugin `hume
+/// validate` compiled is not compiled again at deploy.
+fn shared_compile_cache(data: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = super::offline::user_cache_dir()?;
+    let meta = std::fs::metadata(&dir).ok()?;
+    let owner = std::fs::metadata(data).ok()?.uid();
+    let private = meta.permissions().mode() & 0o022 == 0;
+    (meta.is_dir() && meta.uid() == owner && private).then_some(dir)
 }
 
 /// The server's token, from `--auth-token-file` or `HUME_AUTH_TOKEN` (not

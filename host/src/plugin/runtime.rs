@@ -48,6 +48,10 @@ pub struct RuntimeConfig {
     /// Directory for compiled components (`<sha256>-<engine>.cwasm`), so a
     /// restart or another process skips compilation. `None`: memory only.
     pub cache_dir: Option<PathBuf>,
+    /// More directories to look in (never written) before compiling, e.g.
+    /// the CLI's cache of this user, so what `hume validate` compiled is
+    /// not compiled again by `hume serve` on the same machine.
+    pub read_only_cache_dirs: Vec<PathBuf>,
     /// Period of the epoch ticker: the granularity of the call time limit
     /// and of the yields to the async executor.
     pub epoch_tick: Duration,
@@ -57,6 +61,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             cache_dir: None,
+            read_only_cache_dirs: Vec::new(),
             epoch_tick: Duration::from_millis(10),
         }
     }
@@ -170,22 +175,46 @@ impl Runtime {
     /// Compile, or load the compiled form from the cache directory.
     fn compile(&self, wasm: &[u8], hash: &str) -> Result<Component, PluginError> {
         let engine = &self.inner.engine;
+        let file = format!("{hash}-{}.cwasm", self.inner.engine_tag);
         let cached = self
             .inner
             .config
             .cache_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{hash}-{}.cwasm", self.inner.engine_tag)));
-        if let Some(path) = &cached {
+            .map(|dir| dir.join(&file));
+        let lookups = cached.iter().cloned().chain(
+            self.inner
+                .config
+                .read_only_cache_dirs
+                .iter()
+                .map(|dir| dir.join(&file)),
+        );
+        for path in lookups {
             // Read the file rather than map it (`deserialize_file`): a mapped
             // file truncated by someone else would crash the process (SIGBUS).
-            if let Ok(bytes) = std::fs::read(path) {
+            if let Ok(bytes) = std::fs::read(&path) {
                 // SAFETY: the file was written by `Component::serialize` of an
                 // engine with the same compatibility hash (it is in the name),
-                // into the host's own cache directory, atomically (rename);
+                // into the host's own cache directory or one the caller vouches
+                // for (see `read_only_cache_dirs`), atomically (rename);
                 // wasmtime still checks its header and engine settings.
                 match unsafe { Component::deserialize(engine, &bytes) } {
-                    Ok(component) => return Ok(component),
+                    Ok(component) => {
+                        if Some(&path) != cached.as_ref() {
+                            tracing::debug!(
+                                plugin = hash,
+                                path = %path.display(),
+                                "loaded the compiled form from a shared cache"
+                            );
+                            if let Some(own) = &cached {
+                                // Keep a copy of our own: the other cache may be cleared.
+                                if let Err(err) = write_cache(&component, own) {
+                                    tracing::warn!("cannot cache the compiled component: {err}");
+                                }
+                            }
+                        }
+                        return Ok(component);
+                    }
                     Err(err) => tracing::warn!(
                         path = %path.display(),
                         "ignoring unreadable compiled component: {err:#}"

@@ -5,6 +5,7 @@
 mod common;
 mod crash;
 mod deploy;
+mod deploy_wait;
 mod faults;
 mod follows;
 mod hibernation;

@@ -105,17 +105,25 @@ pub(super) async fn load(path: &Path, cache: &CacheArgs) -> anyhow::Result<Plugi
     Ok(plugin)
 }
 
+/// This user's cache of compiled plugins: `$HUME_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/hume` or `~/.cache/hume` (not created here).
+pub(crate) fn user_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("HUME_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|base| base.join("hume"))
+        })
+}
+
 /// The cache directory to use, if any (created here; unusable means none).
 fn cache_dir(args: &CacheArgs) -> Option<PathBuf> {
     if args.no_cache {
         return None;
     }
-    let dir = args.cache_dir.clone().or_else(|| {
-        std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .map(|base| base.join("hume"))
-    })?;
+    let dir = args.cache_dir.clone().or_else(user_cache_dir)?;
     match std::fs::create_dir_all(&dir) {
         Ok(()) => Some(dir),
         Err(err) => {
