@@ -3,10 +3,12 @@
 //
 //   HUME_URL        server with projections `kv` (stream kv, events at 1..3:
 //                   a=1, b={"x":[1,2]}, a=2), `hostile` (stream h,
-//                   faulted by a `reject` event) and `bank` (account-*,
-//                   offset 7)
+//                   faulted by a `reject` event), `bank` (account-*,
+//                   offset 7) and `limited` (stream lim, hostile faulted by
+//                   its 1 MiB snapshot size limit)
 //   TOKEN_URL       server started with --auth-token-file; TOKEN its token
 //   UPLOAD_WASM     a plugin file to deploy by upload (counter)
+//   HOSTILE_WASM    the plugin `limited` runs, to raise its limit
 //   VARIANT_WASM    another build of kv, deployed as a new version of `kv`
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   ARTIFACTS       where screenshots go (not committed)
@@ -133,8 +135,30 @@ try {
       return s.state === 'running' && s;
     });
     assert(same(s.skipped_positions, [position]), `skipped ${JSON.stringify(s.skipped_positions)}`);
-    await page.locator('#faults .fault').first().waitFor({ state: 'detached' });
+    await page.locator('#faults .fault[data-name="hostile"]').waitFor({ state: 'detached' });
     await until('row shows running', async () => (await text('#projections tr[data-name="hostile"] .c-state')) === 'running');
+  });
+
+  await check('after its cause is fixed, resume brings a faulted projection back to running', async () => {
+    const s = await get('/projections/limited');
+    assert(s.state === 'faulted' && s.fault.limit === 'snapshot size limit', `limited: ${JSON.stringify(s)}`);
+    const card = page.locator('#faults .fault[data-name="limited"]');
+    await card.waitFor();
+    assert((await card.locator('.f-error').innerText()).includes('--max-snapshot'), 'the error names the flag');
+    // The fix: the same plugin with a higher limit, applied in place.
+    const plugin = readFileSync(env('HOSTILE_WASM')).toString('base64');
+    const fixed = await call('POST', '/projections', {
+      name: 'limited', plugin, streams: s.streams, options: { ...s.options, max_snapshot_bytes: 32 << 20 },
+    });
+    assert(fixed.status === 'updated', `in place: ${JSON.stringify(fixed)}`);
+    await card.locator('.act-resume').click();
+    await confirmDialog.locator('button[value=yes]').click();
+    await until('limited running with its snapshot written', async () => {
+      const now = await get('/projections/limited');
+      return now.state === 'running' && now.last_snapshot && now.last_snapshot.offset === s.offset;
+    });
+    await card.waitFor({ state: 'detached' });
+    await until('row shows running', async () => (await text('#projections tr[data-name="limited"] .c-state')) === 'running');
   });
 
   await check('the state browser shows the state; the pointer box narrows it', async () => {

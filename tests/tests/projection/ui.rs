@@ -40,7 +40,8 @@ async fn the_web_ui_works_in_a_real_browser() {
     let (chromium, ui_dir) = tools();
     let dir = hume_tests::temp_dir();
 
-    // The main server: kv over positions 1..3, hostile faulted at 5.
+    // The main server: kv over positions 1..3, hostile faulted at 5,
+    // limited faulted by its snapshot size limit.
     let server = TestServer::start(dir.path().join("data"));
     let api = Api::new(&server);
     api.append("kv", &[("add", json!({"key": "a", "value": 1}))])
@@ -71,6 +72,18 @@ async fn the_web_ui_works_in_a_real_browser() {
     api.wait_status("kv", "caught up", |s| s["offset"] == 3)
         .await;
     api.wait_status("hostile", "faulted", |s| s["state"] == "faulted")
+        .await;
+    // Faulted by a limit, fixed in the browser test by raising it.
+    api.append("lim", &[("tick", json!({})), ("big-snapshot", json!({}))])
+        .await;
+    api.deploy(
+        "limited",
+        HOSTILE_WASM,
+        &["lim"],
+        json!({"snapshot_every": 1, "max_snapshot_bytes": 1 << 20, "max_memory_bytes": 256 << 20}),
+    )
+    .await;
+    api.wait_status("limited", "faulted", |s| s["state"] == "faulted")
         .await;
 
     // A server that needs a token, with kv deployed.
@@ -116,6 +129,7 @@ async fn the_web_ui_works_in_a_real_browser() {
             .env("TOKEN_URL", guarded.url())
             .env("TOKEN", TOKEN)
             .env("UPLOAD_WASM", COUNTER_WASM)
+            .env("HOSTILE_WASM", HOSTILE_WASM)
             .env("VARIANT_WASM", &variant_file)
             .env("CHROMIUM", &chromium)
             .env("ARTIFACTS", &artifacts)
