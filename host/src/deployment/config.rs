@@ -9,8 +9,11 @@ use crate::snapshot::Retention;
 
 /// Default wall time of one plugin call, ms.
 pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 5_000;
-/// Default memory limit of a plugin instance, bytes.
-pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 64 * 1024 * 1024;
+/// Default memory limit of a plugin instance, bytes: room for every
+/// example in every language to fold 1,000,000 events (the JavaScript
+/// engine's heap needs about 200 MiB for that), far below what a runaway
+/// plugin would take.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 /// Default largest snapshot, bytes.
 pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -79,7 +82,7 @@ pub struct ProjectionOptions {
     pub start_from: StartFrom,
     /// Wall time one plugin call may take, ms (default 5000).
     pub call_timeout_ms: u64,
-    /// Linear memory the plugin may grow to, bytes (default 64 MiB).
+    /// Linear memory the plugin may grow to, bytes (default 256 MiB).
     pub max_memory_bytes: u64,
     /// Largest state `snapshot()` may return, bytes (default 16 MiB).
     pub max_snapshot_bytes: u64,

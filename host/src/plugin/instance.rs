@@ -18,7 +18,7 @@ use crate::event::RecordedEvent;
 pub struct Limits {
     /// Wall time one call may take (default 5 s).
     pub call_timeout: Duration,
-    /// Most memory the instance may grow to (default 64 MiB): all its linear
+    /// Most memory the instance may grow to (default 256 MiB): all its linear
     /// memories and tables together (each table element counts 8 bytes).
     pub max_memory_bytes: usize,
     /// Largest state `snapshot()` may return (default 16 MiB).
@@ -29,7 +29,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             call_timeout: Duration::from_secs(5),
-            max_memory_bytes: 64 * 1024 * 1024,
+            max_memory_bytes: 256 * 1024 * 1024,
             max_snapshot_bytes: 16 * 1024 * 1024,
         }
     }

@@ -9,6 +9,7 @@ mod conformance;
 mod conformance_live;
 mod docs;
 mod examples;
+mod million;
 mod new;
 #[path = "../projection/common/mod.rs"]
 mod projection_common;

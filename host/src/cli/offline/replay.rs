@@ -53,7 +53,7 @@ pub struct ReplayArgs {
     call_timeout: u64,
     /// Memory the plugin may use, bytes (suffixes K, M, G allowed; as
     /// `hume deploy`): all its linear memories and tables together.
-    #[arg(long, default_value = "64M", value_parser = crate::cli::projections::parse_bytes)]
+    #[arg(long, default_value = "256M", value_parser = crate::cli::projections::parse_bytes)]
     max_memory: u64,
     /// Name the projection runs under (tags the plugin's log lines).
     #[arg(long, default_value = "replay")]
