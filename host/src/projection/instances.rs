@@ -154,6 +154,17 @@ impl InstanceBudget {
         self.holders.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A slot if one is free now (nobody is asked to give one up).
+    pub fn try_acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Command>) -> Option<Slot> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let id = {
+            let mut h = self.holders();
+            h.next_id += 1;
+            h.next_id
+        };
+        Some(self.register(id, mailbox, permit))
+    }
+
     /// Take a slot for the actor behind `mailbox`, asking the least recently
     /// used holders to hibernate while none is free.
     pub async fn acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Command>) -> Slot {

@@ -245,3 +245,70 @@ fn bad_budgets_are_refused_at_start() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+/// After a restart with more projections than `--max-live-instances`, the
+/// ones beyond the bound whose snapshot covers the log start asleep (no
+/// instance, no hibernation); the first event or read wakes them with the
+/// exact state, and the plugin hears `on-caught-up` then. One that is
+/// behind (events after its snapshot) is built and catches up at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_beyond_the_bound_restart_asleep() {
+    let dir = hume_tests::temp_dir();
+    let mut server =
+        TestServer::start_with(dir.path().join("data"), &["--max-live-instances", "1"]);
+    let api = Api::new(&server);
+    let names = ["a", "b", "c"];
+    for (i, name) in names.iter().enumerate() {
+        let ticks: Vec<(&str, Value)> = (0..=i).map(|_| ("tick", json!({}))).collect();
+        api.append(name, &ticks).await;
+        api.deploy(name, HOSTILE_WASM, &[name], json!({})).await;
+    }
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(api.state(name).await, json!({"tick": i + 1}));
+    }
+    server.stop();
+    server.restart();
+    let api = Api::new(&server);
+    let mut asleep = Vec::new();
+    for name in names {
+        let s = api
+            .wait_status(name, "settled at the head", |s| {
+                s["lag"] == 0 && (s["state"] == "running" || s["state"] == "hibernated")
+            })
+            .await;
+        if s["state"] == "hibernated" {
+            asleep.push(name);
+        }
+    }
+    assert_eq!(asleep.len(), 2, "two beyond the bound: {asleep:?}");
+    let metrics = server.get_raw("/metrics");
+    assert_eq!(metric(&metrics, "hume_live_instances"), 1.0, "{metrics}");
+    assert_eq!(
+        metric(&metrics, "hume_projection_hibernations_total"),
+        0.0,
+        "they started asleep, nothing had to hibernate: {metrics}"
+    );
+
+    // An event wakes one; it folds it and hears on-caught-up.
+    let woken = asleep[0];
+    let before = api.state(woken).await["tick"].as_u64().unwrap();
+    let out = api.append(woken, &[("tick", json!({}))]).await;
+    let position = out["last_position"].as_u64().unwrap();
+    assert_eq!(api.state(woken).await, json!({"tick": before + 1}));
+    let logs = cli_ok(&server, &["logs", woken]);
+    assert!(logs.contains(&format!("caught up at {position}")), "{logs}");
+    // A read wakes the other with its state.
+    let other = asleep[1];
+    let i = names.iter().position(|n| *n == other).unwrap();
+    assert_eq!(api.state(other).await, json!({"tick": i + 1}));
+
+    // Behind after a crash (events after the snapshot): built at once.
+    let out = api.append(other, &[("tick", json!({}))]).await;
+    let position = out["last_position"].as_u64().unwrap();
+    api.wait_status(other, "caught up", |s| s["offset"] == position)
+        .await;
+    server.kill9();
+    server.restart();
+    let api = Api::new(&server);
+    assert_eq!(api.state(other).await, json!({"tick": i + 2}));
+}

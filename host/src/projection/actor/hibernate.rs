@@ -118,6 +118,48 @@ impl Actor {
         self.metrics.hibernations.increment(1);
     }
 
+    /// At start, when the live-instance bound is already reached: a
+    /// projection whose newest snapshot covers the log (for its streams)
+    /// starts asleep, with no instance until an event, a read or a query
+    /// needs one (`on-caught-up` is called then, not at start). A restart of
+    /// more projections than the bound then reads one snapshot record for
+    /// each beyond it instead of instantiating a plugin that would have to
+    /// hibernate at once. Not with hibernation off, and not for a new
+    /// version waiting to be swapped in (it must report reaching the head).
+    /// False: build an instance now.
+    pub(super) async fn start_asleep(&mut self) -> bool {
+        if self.cfg.hibernate_after.is_none() || self.cfg.caught_up.is_some() {
+            return false;
+        }
+        let snapshot = match self.cfg.store.latest(&self.cfg.key).await {
+            Ok(Some(s)) if s.plugin_hash == self.cfg.version.plugin_hash => s,
+            _ => return false,
+        };
+        let end = self.cfg.feed.end();
+        let scanned = self
+            .cfg
+            .feed
+            .caught_up_to(snapshot.scanned.max(snapshot.offset), &self.cfg.follow);
+        if scanned < end {
+            return false;
+        }
+        self.cursor.reset_to(snapshot.offset, snapshot.scanned);
+        self.cadence.restart(snapshot.offset);
+        self.persisted = Some((snapshot.offset, self.cursor.scanned()));
+        self.cfg
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_snapshot = Some((snapshot.offset, snapshot.taken_at));
+        self.hibernated = Some(Hibernated::Stored);
+        self.caught_up_reported = false;
+        debug!(
+            offset = snapshot.offset,
+            "started asleep: the snapshot covers the log"
+        );
+        true
+    }
+
     /// Bring the instance back from the hibernated state. False when it is
     /// not live afterwards (the projection is then faulted).
     pub(super) async fn wake(&mut self) -> bool {

@@ -338,7 +338,19 @@ impl Actor {
         // Every new batch; only listened to while a read waits for a position.
         let mut head = self.cfg.feed.watch();
         let mut head_closed = false;
-        Box::pin(self.build()).await;
+        // A free slot: build the instance. The bound reached: one whose
+        // snapshot covers the log starts asleep instead of making another
+        // hibernate (see `hibernate.rs`).
+        let asleep = match self.cfg.budget.try_acquire(self.mailbox.clone()) {
+            Some(slot) => {
+                self.slot = Some(slot);
+                false
+            }
+            None => Box::pin(self.start_asleep()).await,
+        };
+        if !asleep {
+            Box::pin(self.build()).await;
+        }
         self.next_poll = TokioInstant::now() + self.catch_up_after();
         loop {
             self.skip_ahead();
