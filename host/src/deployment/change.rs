@@ -145,7 +145,7 @@ mod tests {
     fn limits_and_cadence_apply_in_place() {
         let v = version(&["a-*"]);
         let options = ProjectionOptions {
-            max_memory_bytes: 256 << 20,
+            max_memory_bytes: 512 << 20,
             snapshot_every: 1000,
             snapshot_store: SnapshotStoreKind::Memory,
             ..Default::default()
@@ -168,7 +168,7 @@ mod tests {
         let options = ProjectionOptions {
             strict: false,
             start_from: StartFrom::End,
-            max_memory_bytes: 256 << 20,
+            max_memory_bytes: 512 << 20,
             ..Default::default()
         };
         assert_eq!(

@@ -9,13 +9,19 @@
 pub mod capture;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::Serialize;
 use tokio::sync::Notify;
 
 /// Lines kept per projection; older ones are dropped first.
 pub const LINES_PER_PROJECTION: usize = 500;
+/// Bytes of lines kept by the whole server (about): beyond it the oldest
+/// lines of any projection go first, so 100,000 projections cannot hold
+/// 500 lines each.
+pub const MAX_TOTAL_BYTES: usize = 32 << 20;
+/// What a line costs besides its message, bytes (about).
+const LINE_OVERHEAD: usize = 64;
 /// Longest line kept, bytes (longer ones are cut, marked with `…`).
 pub const MAX_LINE_BYTES: usize = 4096;
 
@@ -43,6 +49,10 @@ pub struct Journal {
     capacity: usize,
 }
 
+fn cost(line: &JournalLine) -> usize {
+    line.message.len() + LINE_OVERHEAD
+}
+
 /// What a read of a journal returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Page {
@@ -65,14 +75,15 @@ impl Journal {
         }
     }
 
-    /// Add a line, dropping the oldest when full; returns its `seq`.
+    /// Add a line, dropping the oldest when full; returns its `seq` and
+    /// the bytes (as [`cost`] counts them) added and freed.
     pub fn push(
         &mut self,
         at: u64,
         level: &'static str,
         source: &'static str,
         mut message: String,
-    ) -> u64 {
+    ) -> (u64, usize, usize) {
         if message.len() > MAX_LINE_BYTES {
             let mut cut = MAX_LINE_BYTES;
             while !message.is_char_boundary(cut) {
@@ -83,17 +94,37 @@ impl Journal {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        let mut freed = 0;
         if self.lines.len() == self.capacity {
-            self.lines.pop_front();
+            freed = self.lines.pop_front().map_or(0, |l| cost(&l));
         }
-        self.lines.push_back(JournalLine {
+        let line = JournalLine {
             seq,
             at,
             level,
             source,
             message,
-        });
-        seq
+        };
+        let added = cost(&line);
+        self.lines.push_back(line);
+        (seq, added, freed)
+    }
+
+    /// Drop the lines up to `seq` (server-wide budget); the bytes freed.
+    pub fn drop_upto(&mut self, seq: u64) -> usize {
+        let mut freed = 0;
+        while self.lines.front().is_some_and(|l| l.seq <= seq) {
+            freed += self.lines.pop_front().map_or(0, |l| cost(&l));
+        }
+        if self.lines.is_empty() {
+            self.lines.shrink_to_fit();
+        }
+        freed
+    }
+
+    /// Is the line `seq` still kept?
+    fn holds(&self, seq: u64) -> bool {
+        self.lines.front().is_some_and(|l| l.seq <= seq) && seq < self.next_seq
     }
 
     /// At most `limit` lines with `seq > after`, oldest first.
@@ -123,16 +154,37 @@ struct Entry {
     grew: Notify,
 }
 
+/// Every line kept, oldest first, with what it costs: the server-wide
+/// budget drops from the front. Entries of lines a journal dropped itself
+/// (its own cap) are skipped when reached, and swept out when they
+/// outnumber the kept lines.
+#[derive(Debug, Default)]
+struct Ages {
+    order: VecDeque<(Weak<Entry>, u64)>,
+    bytes: usize,
+}
+
 /// Every projection's journal, by name.
 #[derive(Debug, Default)]
 pub struct Journals {
     entries: Mutex<HashMap<String, Arc<Entry>>>,
+    ages: Mutex<Ages>,
+    /// Bytes the whole server keeps (default [`MAX_TOTAL_BYTES`]).
+    max_bytes: usize,
 }
 
 impl Journals {
     /// An empty set.
     pub fn new() -> Arc<Journals> {
-        Arc::new(Journals::default())
+        Journals::with_budget(MAX_TOTAL_BYTES)
+    }
+
+    /// An empty set keeping about `max_bytes` of lines in all.
+    pub fn with_budget(max_bytes: usize) -> Arc<Journals> {
+        Arc::new(Journals {
+            max_bytes,
+            ..Journals::default()
+        })
     }
 
     fn entry(&self, projection: &str) -> Arc<Entry> {
@@ -158,12 +210,46 @@ impl Journals {
         message: String,
     ) {
         let entry = self.entry(projection);
-        entry
+        // The journal's lock is let go before the budget's is taken (the
+        // budget takes journal locks while it holds its own).
+        let (seq, added, freed) = entry
             .journal
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(at, level, source, message);
         entry.grew.notify_waiters();
+        let mut ages = self.ages.lock().unwrap_or_else(|p| p.into_inner());
+        ages.bytes = (ages.bytes + added).saturating_sub(freed);
+        ages.order.push_back((Arc::downgrade(&entry), seq));
+        while ages.bytes > self.max_bytes {
+            let Some((oldest, seq)) = ages.order.pop_front() else {
+                break;
+            };
+            if let Some(e) = oldest.upgrade() {
+                let freed = e
+                    .journal
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .drop_upto(seq);
+                ages.bytes = ages.bytes.saturating_sub(freed);
+            }
+        }
+        // Entries of lines already gone (a journal's own cap, an undeploy).
+        if ages.order.len() > 4096 && ages.order.len() > 2 * ages.bytes / LINE_OVERHEAD {
+            ages.order.retain(|(w, seq)| {
+                w.upgrade().is_some_and(|e| {
+                    e.journal
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .holds(*seq)
+                })
+            });
+        }
+    }
+
+    /// Bytes of lines kept now (as the budget counts them).
+    pub fn kept_bytes(&self) -> usize {
+        self.ages.lock().unwrap_or_else(|p| p.into_inner()).bytes
     }
 
     /// Lines after `after`; when there are none, wait for one until
@@ -207,10 +293,20 @@ impl Journals {
 
     /// Forget a projection's journal (it was undeployed).
     pub fn remove(&self, projection: &str) {
-        self.entries
+        let removed = self
+            .entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(projection);
+        if let Some(e) = removed {
+            let freed = e
+                .journal
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drop_upto(u64::MAX);
+            let mut ages = self.ages.lock().unwrap_or_else(|p| p.into_inner());
+            ages.bytes = ages.bytes.saturating_sub(freed);
+        }
     }
 }
 
@@ -222,7 +318,7 @@ mod tests {
     fn the_ring_keeps_the_newest_and_counts_what_was_dropped() {
         let mut j = Journal::new(3);
         for i in 1..=5 {
-            assert_eq!(j.push(i, "info", "host", format!("line {i}")), i);
+            assert_eq!(j.push(i, "info", "host", format!("line {i}")).0, i);
         }
         let page = j.after(0, 10);
         let seqs: Vec<u64> = page.lines.iter().map(|l| l.seq).collect();
@@ -251,6 +347,41 @@ mod tests {
         let line = &j.after(0, 1).lines[0];
         assert!(line.message.len() <= MAX_LINE_BYTES + '…'.len_utf8());
         assert!(line.message.ends_with('…'));
+    }
+
+    #[test]
+    fn the_server_wide_budget_drops_the_oldest_lines_of_any_projection() {
+        let line = 100 + LINE_OVERHEAD;
+        let journals = Journals::with_budget(10 * line);
+        for i in 0..6 {
+            journals.push("a", i, "info", "host", "x".repeat(100));
+        }
+        for i in 0..6 {
+            journals.push("b", i, "info", "host", "y".repeat(100));
+        }
+        // 12 lines do not fit in 10: the two oldest (both of `a`) went.
+        assert_eq!(journals.kept_bytes(), 10 * line);
+        let a = journals.entry("a").journal.lock().unwrap().after(0, 100);
+        assert_eq!((a.lines.len(), a.dropped, a.lines[0].seq), (4, 2, 3));
+        let b = journals.entry("b").journal.lock().unwrap().after(0, 100);
+        assert_eq!(b.lines.len(), 6);
+        journals.remove("b");
+        assert_eq!(journals.kept_bytes(), 4 * line);
+    }
+
+    #[test]
+    fn the_budget_stays_bounded_when_journals_drop_their_own_lines() {
+        let journals = Journals::with_budget(usize::MAX);
+        for i in 0..(LINES_PER_PROJECTION as u64 * 30) {
+            journals.push("noisy", i, "info", "host", "z".into());
+        }
+        let kept = LINES_PER_PROJECTION * (1 + LINE_OVERHEAD);
+        assert_eq!(journals.kept_bytes(), kept);
+        let order = journals.ages.lock().unwrap().order.len();
+        assert!(
+            order <= 4096 + LINES_PER_PROJECTION * 2,
+            "{order} entries kept"
+        );
     }
 
     #[tokio::test]

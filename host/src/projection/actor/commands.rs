@@ -106,7 +106,7 @@ impl Actor {
                 store,
                 reply,
             } => {
-                let r = self.reconfigure(options, store).await;
+                let r = self.reconfigure(*options, store).await;
                 let _ = reply.send(r);
             }
             Command::Hibernate => {

@@ -346,7 +346,7 @@ impl Manager {
         let (reply, rx) = oneshot::channel();
         let gone = || ProjectionError::Gone { name: name.clone() };
         tx.send(Command::Reconfigure {
-            options,
+            options: Box::new(options),
             store,
             reply,
         })
