@@ -38,7 +38,10 @@ static int fail(const char *what, int fd) {
     ssize_t n = readlink(link, target, sizeof target - 1);
     if (n <= 0) return 0;
     target[n] = 0;
-    return strncmp(target, under, strlen(under)) == 0;
+    /* Inside the directory only: not `DATA.stderr.log` beside it (the
+       server's own log). */
+    size_t len = strlen(under);
+    return strncmp(target, under, len) == 0 && target[len] == '/';
 }
 
 #define REAL(name, ret, ...) \
@@ -194,7 +197,6 @@ fn a_failed_fsync_fails_the_append_and_stops_writes_until_restart() {
 }
 
 #[test]
-#[ignore = "unfinished: a failed write() is answered 5xx but /health still says ok"]
 fn a_failed_write_fails_the_append_and_stops_writes_until_restart() {
     run("write");
 }
