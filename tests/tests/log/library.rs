@@ -14,6 +14,7 @@ on_both_backends!(
     positions_and_revisions_are_dense_and_survive_reopen,
     concurrent_writers_with_expected_revisions_never_lose_an_update,
     concurrent_batches_are_contiguous_and_atomic,
+    a_hundred_concurrent_batches_on_one_stream_all_land,
     bad_appends_are_refused_whole_and_write_nothing,
     paged_and_filtered_reads,
     head_watch_wakes_readers
@@ -186,6 +187,34 @@ async fn concurrent_batches_are_contiguous_and_atomic(backend: Backend) {
         for (i, e) in page.events.iter().enumerate() {
             assert_eq!(e.revision, i as u64 + 1);
         }
+    }
+}
+
+/// More atomic batches at once than JetStream keeps in flight per stream
+/// (50): every one lands, whole, with dense revisions.
+async fn a_hundred_concurrent_batches_on_one_stream_all_land(backend: Backend) {
+    let dir = hume_tests::temp_dir();
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
+    let log: Arc<dyn EventLog> = under_test.open().await;
+    let tasks: Vec<_> = (0..100u64)
+        .map(|w| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let events = (0..3).map(|i| ev("e", json!({"w": w, "i": i}))).collect();
+                log.append("busy", events, ExpectedRevision::Any).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let o = t.await.unwrap().unwrap();
+        assert_eq!(o.last_position - o.first_position, 2);
+    }
+    let page = log.read_stream("busy", 1, 1000).await.unwrap();
+    assert_eq!(page.events.len(), 300);
+    for (i, e) in page.events.iter().enumerate() {
+        assert_eq!(e.revision, i as u64 + 1);
+        let data: serde_json::Value = serde_json::from_slice(&e.data).unwrap();
+        assert_eq!(data["i"], i as u64 % 3, "each batch whole and in order");
     }
 }
 

@@ -17,7 +17,7 @@ use async_nats::HeaderMap;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use jetstream_extra::batch_fetch::{BatchFetchErrorKind, BatchFetchExt};
-use jetstream_extra::batch_publish::BatchPublishExt;
+use jetstream_extra::batch_publish::{BatchPublishErrorKind, BatchPublishExt};
 use tokio::sync::watch;
 
 use super::subject::{self, LOG_SUBJECTS};
@@ -32,6 +32,12 @@ const MAX_FETCH: usize = 1000;
 const MAX_SCAN: usize = 100_000;
 /// Conflicting writes an `any` append retries through before giving up.
 const MAX_RETRIES: usize = 1000;
+/// Atomic batches this node has in flight at once: the server takes 50
+/// per stream (1,000 per server), and refuses more with "too many
+/// inflight"; that answer, when other nodes fill the rest, is retried.
+const MAX_INFLIGHT_BATCHES: usize = 32;
+/// Pause before retrying a batch the server had no room for.
+const BUSY_PAUSE: Duration = Duration::from_millis(2);
 /// How often the head is refreshed from the server (appends by this node
 /// move it at once).
 const HEAD_POLL: Duration = Duration::from_millis(100);
@@ -50,6 +56,7 @@ pub struct NatsLog {
     stream: jetstream::stream::Stream,
     name: String,
     head: Arc<watch::Sender<u64>>,
+    batch_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for NatsLog {
@@ -71,6 +78,8 @@ struct Fetched {
 enum PublishFailure {
     /// Something was appended to the stream since it was read.
     Conflict,
+    /// The server had no room for another atomic batch right now.
+    Busy,
     Failed(LogError),
 }
 
@@ -92,6 +101,7 @@ impl NatsLog {
             stream,
             name,
             head,
+            batch_slots: tokio::sync::Semaphore::new(MAX_INFLIGHT_BATCHES),
         })
     }
 
@@ -164,6 +174,7 @@ impl NatsLog {
                     });
                 }
                 Err(PublishFailure::Conflict) => continue,
+                Err(PublishFailure::Busy) => tokio::time::sleep(BUSY_PAUSE).await,
                 Err(PublishFailure::Failed(e)) => return Err(e),
             }
         }
@@ -199,6 +210,7 @@ impl NatsLog {
                 )))),
             };
         }
+        let _slot = self.batch_slots.acquire().await.expect("never closed");
         let result = self
             .js
             .batch_publish_all()
@@ -207,6 +219,9 @@ impl NatsLog {
         match result {
             Ok(ack) => Ok(ack.sequence),
             Err(e) if is_wrong_last_sequence(&e) => Err(PublishFailure::Conflict),
+            Err(e) if e.kind() == BatchPublishErrorKind::BatchPublishTooManyInflight => {
+                Err(PublishFailure::Busy)
+            }
             Err(e) => Err(PublishFailure::Failed(storage(
                 "appending a batch of events",
             )(boxed(e)))),
@@ -215,7 +230,8 @@ impl NatsLog {
 
     /// One batch get of up to `want` messages on `filter` from `from`.
     async fn fetch(&self, from: u64, filter: &str, want: usize) -> Result<Fetched, LogError> {
-        let mut builder = self.js.get_batch(&self.name, want.clamp(1, MAX_FETCH));
+        let want = want.clamp(1, MAX_FETCH);
+        let mut builder = self.js.get_batch(&self.name, want);
         if filter != LOG_SUBJECTS {
             builder = builder.subject(filter);
         }
