@@ -294,7 +294,7 @@ fn backend_appends(
 /// median of each configuration and the JetStream/RocksDB ratio.
 fn backends(rt: &tokio::runtime::Runtime) {
     // (appenders, batch size, batches per appender)
-    let configs = [(1, 1, 300), (64, 1, 10), (1, 100, 20), (64, 100, 2)];
+    let configs = [(1, 1, 1000), (64, 1, 50), (1, 100, 100), (64, 100, 10)];
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); configs.len()];
     for round in 1..=3 {
         println!("  backends, round {round}:");
