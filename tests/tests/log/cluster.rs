@@ -94,3 +94,60 @@ async fn a_foreign_hume_log_stream_is_left_alone() {
         .await;
     assert_eq!(names, vec!["HUME_LOG".to_string()]);
 }
+
+/// Two nodes on one JetStream append to one stream: each node's memory of
+/// the stream's tail goes stale when the other appends, and neither a
+/// wrong expected revision nor a lost update follows from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_append_to_one_stream_with_expected_revisions() {
+    use hume::log::{ExpectedRevision, LogError, NewEvent};
+    use hume_tests::log::{LogOptions, LogUnderTest};
+    use hume_tests::server::Backend;
+
+    let ev = |n: u64| NewEvent::json("e", &serde_json::json!(n), None);
+    let dir = hume_tests::temp_dir();
+    let under_test = LogUnderTest::new(Backend::Nats, dir.path(), LogOptions::default());
+    let (a, b) = (under_test.open().await, under_test.open().await);
+    let o = a
+        .append("s", vec![ev(1)], ExpectedRevision::NoStream)
+        .await
+        .unwrap();
+    assert_eq!(o.revision, 1);
+    let o = b
+        .append("s", vec![ev(2)], ExpectedRevision::Exact(1))
+        .await
+        .unwrap();
+    assert_eq!(o.revision, 2);
+    // `a` last saw revision 1: it must neither take Exact(1) nor refuse Exact(2).
+    match a.append("s", vec![ev(3)], ExpectedRevision::Exact(1)).await {
+        Err(LogError::WrongExpectedRevision { current, .. }) => assert_eq!(current, 2),
+        other => panic!("{other:?}"),
+    }
+    let o = a
+        .append("s", vec![ev(3), ev(4)], ExpectedRevision::Exact(2))
+        .await
+        .unwrap();
+    assert_eq!((o.first_position, o.last_position, o.revision), (3, 4, 4));
+    let o = b
+        .append("s", vec![ev(5)], ExpectedRevision::Any)
+        .await
+        .unwrap();
+    assert_eq!((o.last_position, o.revision), (5, 5));
+    // `a` learns the head moved without appending.
+    let mut head = a.watch_head();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        head.wait_for(|h| *h == 5),
+    )
+    .await
+    .expect("a's head follows b's appends")
+    .unwrap();
+    let page = a.read_stream("s", 1, 100).await.unwrap();
+    let got: Vec<(u64, Vec<u8>)> = page
+        .events
+        .iter()
+        .map(|e| (e.revision, e.data.clone()))
+        .collect();
+    let want: Vec<(u64, Vec<u8>)> = (1..=5).map(|n| (n, n.to_string().into_bytes())).collect();
+    assert_eq!(got, want);
+}

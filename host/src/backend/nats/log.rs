@@ -1,8 +1,9 @@
 //! The event log on one JetStream stream: positions are the stream's
 //! sequence numbers, each Hume stream is one subject ([`super::subject`]).
 //!
-//! An append reads the stream's last message (its revision and sequence),
-//! checks the expected revision, and publishes with
+//! An append reads the stream's last message (its revision and sequence;
+//! or takes them from what this node's last append to the stream left,
+//! [`Tails`]), checks the expected revision, and publishes with
 //! `Nats-Expected-Last-Subject-Sequence` set to that sequence, so JetStream
 //! itself refuses the write when anything was appended to the stream in
 //! between (the append then reads again: a wrong revision is reported, an
@@ -21,6 +22,7 @@ use jetstream_extra::batch_publish::{BatchPublishErrorKind, BatchPublishExt};
 use tokio::sync::watch;
 
 use super::subject::{self, LOG_SUBJECTS};
+use super::tails::Tails;
 use super::{failed, Contention};
 use crate::event::NewEvent;
 use crate::log::{codec, AppendOutcome, EventLog, ExpectedRevision, LogError, Page, Selector};
@@ -38,6 +40,8 @@ const MAX_RETRIES: usize = 1000;
 const MAX_INFLIGHT_BATCHES: usize = 32;
 /// Pause before retrying a batch the server had no room for.
 const BUSY_PAUSE: Duration = Duration::from_millis(2);
+/// Streams whose tail an append remembers (see [`Tails`]).
+const MAX_TAILS: usize = 65_536;
 /// How often the head is refreshed from the server (appends by this node
 /// move it at once).
 const HEAD_POLL: Duration = Duration::from_millis(100);
@@ -57,6 +61,7 @@ pub struct NatsLog {
     name: String,
     head: Arc<watch::Sender<u64>>,
     batch_slots: tokio::sync::Semaphore,
+    tails: Tails,
 }
 
 impl std::fmt::Debug for NatsLog {
@@ -102,6 +107,7 @@ impl NatsLog {
             name,
             head,
             batch_slots: tokio::sync::Semaphore::new(MAX_INFLIGHT_BATCHES),
+            tails: Tails::new(MAX_TAILS),
         })
     }
 
@@ -130,9 +136,17 @@ impl NatsLog {
     ) -> Result<AppendOutcome, LogError> {
         let subject = subject::subject(stream);
         let count = events.len() as u64;
+        let mut cached = self.tails.get(&subject);
         for _ in 0..MAX_RETRIES {
-            let (last_seq, current) = self.last_of(&subject).await?;
+            let from_cache = cached.is_some();
+            let (last_seq, current) = match cached.take() {
+                Some(tail) => tail,
+                None => self.last_of(&subject).await?,
+            };
             if !expected.accepts(current) {
+                if from_cache {
+                    continue; // decide on what the server says, not the cache
+                }
                 return Err(LogError::WrongExpectedRevision {
                     stream: stream.to_string(),
                     expected,
@@ -166,6 +180,7 @@ impl NatsLog {
             match self.publish(messages).await {
                 Ok(last) => {
                     self.advance_head(last);
+                    self.tails.record(&subject, last, current + count);
                     return Ok(AppendOutcome {
                         stream: stream.to_string(),
                         first_position: last + 1 - count,

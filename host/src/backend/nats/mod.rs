@@ -16,6 +16,7 @@ mod deployments;
 mod log;
 mod snapshots;
 pub mod subject;
+mod tails;
 
 use std::sync::Arc;
 use std::time::Duration;
