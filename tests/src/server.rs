@@ -11,10 +11,23 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 
+use crate::nats::NatsServer;
+
+/// The storage a [`TestServer`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded RocksDB under the data directory (the default).
+    RocksDb,
+    /// Cluster mode on a [`NatsServer`] the test server starts and owns
+    /// (kept across restarts of `hume serve`).
+    Nats,
+}
+
 /// A running `hume serve` (or one that was killed and can be restarted).
 #[derive(Debug)]
 pub struct TestServer {
     child: Option<Child>,
+    nats: Option<NatsServer>,
     _stdout: Option<BufReader<ChildStdout>>,
     data: PathBuf,
     args: Vec<String>,
@@ -35,6 +48,40 @@ impl TestServer {
         TestServer::try_start(data, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Like [`TestServer::start_with`], on `backend`: for
+    /// [`Backend::Nats`], a fresh `nats-server` is started first and the
+    /// server runs with `--cluster` on it.
+    pub fn start_on(backend: Backend, data: impl AsRef<Path>, args: &[&str]) -> TestServer {
+        match backend {
+            Backend::RocksDb => TestServer::start_with(data, args),
+            Backend::Nats => {
+                let nats = NatsServer::start();
+                TestServer::try_start_on_nats(nats, data, args).unwrap_or_else(|e| panic!("{e}"))
+            }
+        }
+    }
+
+    /// Start `hume serve --cluster` on `nats` (which the server then owns).
+    pub fn try_start_on_nats(
+        nats: NatsServer,
+        data: impl AsRef<Path>,
+        args: &[&str],
+    ) -> Result<TestServer, String> {
+        let mut all = vec!["--cluster", nats.url()];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut server = TestServer::new(data, &all, &[]);
+        server.nats = Some(nats);
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The `nats-server` under a [`Backend::Nats`] server.
+    pub fn nats(&self) -> Option<&NatsServer> {
+        self.nats.as_ref()
+    }
+
     /// Start the server; `Err` holds its stderr when it exits instead of
     /// listening (e.g. refusing to open a damaged data directory).
     pub fn try_start(data: impl AsRef<Path>, args: &[&str]) -> Result<TestServer, String> {
@@ -48,8 +95,15 @@ impl TestServer {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<TestServer, String> {
-        let mut server = TestServer {
+        let mut server = TestServer::new(data, args, env);
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn new(data: impl AsRef<Path>, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer {
             child: None,
+            nats: None,
             _stdout: None,
             data: data.as_ref().to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -58,9 +112,7 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             url: String::new(),
-        };
-        server.spawn()?;
-        Ok(server)
+        }
     }
 
     fn stderr_path(&self) -> PathBuf {
@@ -184,6 +236,25 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // `hume serve` first, then the nats-server under it.
         self.kill9();
     }
+}
+
+/// Instantiate each named `async fn NAME(backend: Backend)` test once per
+/// backend, as `NAME::rocksdb` and `NAME::nats`: one source, both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn rocksdb() {
+                super::$name($crate::server::Backend::RocksDb).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn nats() {
+                super::$name($crate::server::Backend::Nats).await
+            }
+        }
+    )*};
 }

@@ -5,4 +5,5 @@
 //! serve` picks one in a single wiring place.
 
 pub mod memory;
+pub mod nats;
 pub mod rocksdb;

@@ -18,13 +18,16 @@ use hume::api::projections::DeployMaximums;
 use hume::api::server::ConnectionLimits;
 use hume::api::{self, AppState};
 // The one place that picks storage backends.
+use hume::backend::nats::{ClusterOptions, NatsBackend};
 use hume::backend::rocksdb::{DbOptions, LogOptions, RocksBackend, WalRecovery};
 use hume::log::Limits;
+use hume::stores::Stores;
 
 /// Arguments of `hume serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Data directory (the RocksDB database); created when missing.
+    /// Data directory (the RocksDB database; with --cluster only a cache of
+    /// compiled plugins); created when missing.
     #[arg(long, env = "HUME_DATA", default_value = "./hume-data")]
     pub data: PathBuf,
 
@@ -129,6 +132,21 @@ pub struct ServeArgs {
     /// before any damage and drops everything after it, acknowledged or not.
     #[arg(long, value_enum, default_value = "tolerate-tail")]
     pub wal_recovery: WalRecoveryArg,
+
+    /// Cluster mode: keep the event log, deployments, plugin bytes and
+    /// snapshots on NATS JetStream (server 2.12 or later, with `-js`) at
+    /// these URLs (`nats://host:port`, comma-separated or repeated) instead
+    /// of in RocksDB under --data, which then holds only a cache of compiled
+    /// plugins. An append is acknowledged once JetStream stored it on its
+    /// replicas. One node per cluster for now: projections are not yet
+    /// spread over several nodes (see README, "Cluster mode").
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+
+    /// This node's name in the cluster (its NATS connection is named
+    /// `hume-ID`); default: `HOSTNAME-PID`.
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    pub node_id: Option<String>,
 }
 
 /// `--hibernate-after` value.
@@ -255,13 +273,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_batch_events: args.max_batch_events,
         max_batch_bytes: args.max_batch_bytes,
     };
-    let data = args.data.clone();
-    let backend = tokio::task::spawn_blocking(move || {
-        RocksBackend::open(&data, &db_options, LogOptions::default(), limits)
-    })
-    .await
-    .context("opening the data directory")??;
-    let stores = backend.stores.clone();
+    let (stores, backend) = open_backend(&args, db_options, limits).await?;
     let log = stores.log.clone();
 
     let mut state = AppState::new(log.clone());
@@ -361,6 +373,49 @@ fn shared_compile_cache(data: &Path) -> Option<PathBuf> {
     let owner = std::fs::metadata(data).ok()?.uid();
     let private = meta.permissions().mode() & 0o022 == 0;
     (meta.is_dir() && meta.uid() == owner && private).then_some(dir)
+}
+
+/// The backend the server runs on: RocksDB under --data (the default), or
+/// NATS JetStream with --cluster. The returned guard keeps it open.
+async fn open_backend(
+    args: &ServeArgs,
+    db_options: DbOptions,
+    limits: Limits,
+) -> anyhow::Result<(Stores, Box<dyn std::any::Any + Send>)> {
+    if args.cluster.is_empty() {
+        let data = args.data.clone();
+        let backend = tokio::task::spawn_blocking(move || {
+            RocksBackend::open(&data, &db_options, LogOptions::default(), limits)
+        })
+        .await
+        .context("opening the data directory")??;
+        return Ok((backend.stores.clone(), Box::new(backend)));
+    }
+    std::fs::create_dir_all(&args.data).with_context(|| {
+        format!(
+            "cannot create {} (the compiled-plugin cache): pick a writable --data",
+            args.data.display()
+        )
+    })?;
+    let node_id = args.node_id.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let options = ClusterOptions {
+        urls: args.cluster.clone(),
+        node_id: node_id.clone(),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let backend = NatsBackend::connect(&options, limits)
+        .await
+        .context("opening the cluster storage (--cluster)")?;
+    tracing::info!(
+        node = %node_id,
+        server = %backend.server,
+        replicas = backend.replicas,
+        "cluster mode: storage on NATS JetStream"
+    );
+    Ok((backend.stores.clone(), Box::new(backend.stores)))
 }
 
 /// The server's token, from `--auth-token-file` or `HUME_AUTH_TOKEN` (not

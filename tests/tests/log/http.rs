@@ -1,7 +1,9 @@
 //! The events HTTP API of a real `hume serve` process: every bad input is a
 //! clear 400/409/413 JSON error naming the field, and the head never moves.
+//! Every test runs on both backends (embedded RocksDB, NATS JetStream).
 
-use hume_tests::server::TestServer;
+use hume_tests::on_both_backends;
+use hume_tests::server::{Backend, TestServer};
 use serde_json::{json, Value};
 
 struct Api {
@@ -58,9 +60,18 @@ impl Api {
     }
 }
 
-fn start() -> (tempfile::TempDir, TestServer) {
+on_both_backends!(
+    append_and_read_round_trip,
+    bad_appends_are_clear_errors_and_write_nothing,
+    bad_reads_are_clear_errors,
+    long_poll_returns_new_events,
+    concurrent_http_appenders_with_expected_revisions
+);
+
+fn start(backend: Backend) -> (tempfile::TempDir, TestServer) {
     let dir = hume_tests::temp_dir();
-    let server = TestServer::start_with(
+    let server = TestServer::start_on(
+        backend,
         dir.path().join("data"),
         &[
             "--max-event-bytes",
@@ -74,9 +85,8 @@ fn start() -> (tempfile::TempDir, TestServer) {
     (dir, server)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn append_and_read_round_trip() {
-    let (_dir, server) = start();
+async fn append_and_read_round_trip(backend: Backend) {
+    let (_dir, server) = start(backend);
     let api = Api::new(&server);
     let (status, out) = api
         .post_raw(
@@ -132,9 +142,8 @@ async fn append_and_read_round_trip() {
     assert_eq!((status, health["head"].as_u64()), (200, Some(3)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_appends_are_clear_errors_and_write_nothing() {
-    let (_dir, server) = start();
+async fn bad_appends_are_clear_errors_and_write_nothing(backend: Backend) {
+    let (_dir, server) = start(backend);
     let api = Api::new(&server);
     let (status, _) = api
         .post_raw("/streams/s", r#"{"events":[{"kind":"k","data":1}]}"#)
@@ -345,9 +354,8 @@ async fn bad_appends_are_clear_errors_and_write_nothing() {
     assert_eq!(list, json!({"streams": [{"stream": "s", "revision": 1}]}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_reads_are_clear_errors() {
-    let (_dir, server) = start();
+async fn bad_reads_are_clear_errors(backend: Backend) {
+    let (_dir, server) = start(backend);
     let api = Api::new(&server);
     for (path, field) in [
         ("/all?from_position=abc", "from_position"),
@@ -367,9 +375,8 @@ async fn bad_reads_are_clear_errors() {
     assert!(out["error"].as_str().unwrap().contains("/streams"), "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn long_poll_returns_new_events() {
-    let (_dir, server) = start();
+async fn long_poll_returns_new_events(backend: Backend) {
+    let (_dir, server) = start(backend);
     let api = Api::new(&server);
     let url = api.url.clone();
     let reader = tokio::spawn(async move {
@@ -387,9 +394,8 @@ async fn long_poll_returns_new_events() {
     assert_eq!(page["events"][0]["position"], 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_http_appenders_with_expected_revisions() {
-    let (_dir, server) = start();
+async fn concurrent_http_appenders_with_expected_revisions(backend: Backend) {
+    let (_dir, server) = start(backend);
     let url = server.url().to_string();
     const TARGET: u64 = 40;
     let mut tasks = Vec::new();

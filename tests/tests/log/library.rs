@@ -1,21 +1,34 @@
 //! The event log as a library: appends, expected revisions under
-//! concurrency, validation (nothing written), reopen, paged reads.
+//! concurrency, validation (nothing written), reopen, paged reads; each
+//! test on both backends (embedded RocksDB, NATS JetStream).
 
 use std::sync::Arc;
 
 use hume::log::{EventLog, ExpectedRevision, LogError, NewEvent, Selector};
-use hume_tests::log::{open_log as open, LogOptions};
+use hume_tests::log::{LogOptions, LogUnderTest};
+use hume_tests::on_both_backends;
+use hume_tests::server::Backend;
 use serde_json::json;
+
+on_both_backends!(
+    positions_and_revisions_are_dense_and_survive_reopen,
+    concurrent_writers_with_expected_revisions_never_lose_an_update,
+    concurrent_batches_are_contiguous_and_atomic,
+    a_hundred_concurrent_batches_on_one_stream_all_land,
+    bad_appends_are_refused_whole_and_write_nothing,
+    paged_and_filtered_reads,
+    head_watch_wakes_readers
+);
 
 fn ev(kind: &str, data: serde_json::Value) -> NewEvent {
     NewEvent::json(kind, &data, None)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn positions_and_revisions_are_dense_and_survive_reopen() {
+async fn positions_and_revisions_are_dense_and_survive_reopen(backend: Backend) {
     let dir = hume_tests::temp_dir();
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
     {
-        let log = open(dir.path(), LogOptions::default());
+        let log = under_test.open().await;
         assert_eq!(log.head(), 0);
         let a = log
             .append(
@@ -33,7 +46,7 @@ async fn positions_and_revisions_are_dense_and_survive_reopen() {
         assert_eq!((b.first_position, b.last_position, b.revision), (3, 3, 1));
         assert_eq!(log.head(), 3);
     }
-    let log = open(dir.path(), LogOptions::default());
+    let log = under_test.open().await;
     assert_eq!(log.head(), 3, "head recovered from disk");
     let c = log
         .append(
@@ -69,10 +82,10 @@ async fn positions_and_revisions_are_dense_and_survive_reopen() {
     assert_eq!(s.next, None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_with_expected_revisions_never_lose_an_update() {
+async fn concurrent_writers_with_expected_revisions_never_lose_an_update(backend: Backend) {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
+    let log: Arc<dyn EventLog> = under_test.open().await;
     const TARGET: u64 = 120;
     let mut tasks = Vec::new();
     for writer in 0..12u64 {
@@ -125,10 +138,10 @@ async fn concurrent_writers_with_expected_revisions_never_lose_an_update() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_batches_are_contiguous_and_atomic() {
+async fn concurrent_batches_are_contiguous_and_atomic(backend: Backend) {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
+    let log: Arc<dyn EventLog> = under_test.open().await;
     let mut tasks = Vec::new();
     for writer in 0..16u64 {
         let log = log.clone();
@@ -177,8 +190,35 @@ async fn concurrent_batches_are_contiguous_and_atomic() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_appends_are_refused_whole_and_write_nothing() {
+/// More atomic batches at once than JetStream keeps in flight per stream
+/// (50): every one lands, whole, with dense revisions.
+async fn a_hundred_concurrent_batches_on_one_stream_all_land(backend: Backend) {
+    let dir = hume_tests::temp_dir();
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
+    let log: Arc<dyn EventLog> = under_test.open().await;
+    let tasks: Vec<_> = (0..100u64)
+        .map(|w| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let events = (0..3).map(|i| ev("e", json!({"w": w, "i": i}))).collect();
+                log.append("busy", events, ExpectedRevision::Any).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let o = t.await.unwrap().unwrap();
+        assert_eq!(o.last_position - o.first_position, 2);
+    }
+    let page = log.read_stream("busy", 1, 1000).await.unwrap();
+    assert_eq!(page.events.len(), 300);
+    for (i, e) in page.events.iter().enumerate() {
+        assert_eq!(e.revision, i as u64 + 1);
+        let data: serde_json::Value = serde_json::from_slice(&e.data).unwrap();
+        assert_eq!(data["i"], i as u64 % 3, "each batch whole and in order");
+    }
+}
+
+async fn bad_appends_are_refused_whole_and_write_nothing(backend: Backend) {
     let dir = hume_tests::temp_dir();
     let options = LogOptions {
         max_event_bytes: 100,
@@ -186,7 +226,8 @@ async fn bad_appends_are_refused_whole_and_write_nothing() {
         max_batch_bytes: 200,
         ..LogOptions::default()
     };
-    let log = open(dir.path(), options);
+    let under_test = LogUnderTest::new(backend, dir.path(), options);
+    let log = under_test.open().await;
     log.append("s", vec![ev("k", json!(1))], ExpectedRevision::Any)
         .await
         .unwrap();
@@ -263,14 +304,14 @@ async fn bad_appends_are_refused_whole_and_write_nothing() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn paged_and_filtered_reads() {
+async fn paged_and_filtered_reads(backend: Backend) {
     let dir = hume_tests::temp_dir();
     let options = LogOptions {
         max_scan: 10,
         ..LogOptions::default()
     };
-    let log = open(dir.path(), options);
+    let under_test = LogUnderTest::new(backend, dir.path(), options);
+    let log = under_test.open().await;
     for i in 0..30u64 {
         let stream = match i % 3 {
             0 => "account-1",
@@ -340,10 +381,10 @@ async fn paged_and_filtered_reads() {
         .is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn head_watch_wakes_readers() {
+async fn head_watch_wakes_readers(backend: Backend) {
     let dir = hume_tests::temp_dir();
-    let log: Arc<dyn EventLog> = open(dir.path(), LogOptions::default());
+    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
+    let log: Arc<dyn EventLog> = under_test.open().await;
     let mut watch = log.watch_head();
     assert_eq!(*watch.borrow_and_update(), 0);
     let writer = log.clone();

@@ -3,6 +3,7 @@
 //! its CLI, one test binary (each links wasmtime and RocksDB).
 
 mod cli;
+mod cluster;
 mod crash;
 mod disk_common;
 mod disk_full;

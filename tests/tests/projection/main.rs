@@ -2,6 +2,7 @@
 //! versions (blue/green), crash safety, history (time travel) and the web
 //! UI in a real browser.
 
+mod cluster;
 mod common;
 mod crash;
 mod deploy;

@@ -1,0 +1,365 @@
+//! The cluster backend: the event log, deployments, plugin bytes and
+//! snapshots on a NATS JetStream server or cluster, so any number of Hume
+//! nodes can share them. Nothing outside this folder knows NATS.
+//!
+//! - the log: one stream (`HUME_LOG`, subjects `hume.log.>`, atomic batch
+//!   publish and direct gets allowed), see [`NatsLog`];
+//! - deployment records: the key-value bucket `hume-deployments`;
+//! - plugin bytes (by sha256) and snapshots: the object stores
+//!   `hume-plugins` and `hume-snapshots`.
+//!
+//! Opening checks before it writes anything: the servers answer, JetStream
+//! is enabled, and a `HUME_LOG` stream that already exists has the settings
+//! Hume needs.
+
+mod deployments;
+mod log;
+mod snapshots;
+pub mod subject;
+mod tails;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+pub use deployments::NatsDeployments;
+pub use log::NatsLog;
+pub use snapshots::NatsSnapshots;
+
+use super::memory::MemorySnapshots;
+use crate::log::{checked, Limits};
+use crate::storage::{StorageError, StorageErrorKind};
+use crate::stores::Stores;
+
+/// The JetStream stream that holds the log.
+pub const LOG_STREAM: &str = "HUME_LOG";
+/// The key-value bucket of deployment records.
+pub const DEPLOYMENTS_BUCKET: &str = "hume-deployments";
+/// The object store of plugin bytes, by sha256.
+pub const PLUGINS_BUCKET: &str = "hume-plugins";
+/// The object store of snapshots.
+pub const SNAPSHOTS_BUCKET: &str = "hume-snapshots";
+/// Most events in one atomic batch (the server's limit).
+pub const MAX_BATCH_EVENTS: usize = 1000;
+/// Room in a message for the encoded event's envelope (stream name,
+/// revision, timestamp, lengths).
+const ENVELOPE_BYTES: usize = 1024;
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Server URLs (`nats://host:port`), any of the cluster's servers.
+    pub urls: Vec<String>,
+    /// This node's name (the NATS connection name).
+    pub node_id: String,
+    /// How long to wait for a server to answer.
+    pub connect_timeout: Duration,
+}
+
+/// Why the cluster backend could not be opened. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// A URL is not a NATS server address.
+    #[error("`{url}` is not a NATS server address: {source}. Give --cluster URLs like nats://127.0.0.1:4222")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No server answered.
+    #[error("cannot reach a NATS server at {urls}: {source}. Start nats-server there (with JetStream: `nats-server -js`), or fix --cluster")]
+    Unreachable {
+        /// The URLs tried.
+        urls: String,
+        /// The client's error.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The server runs without JetStream.
+    #[error("the NATS server at {urls} does not offer JetStream ({source}): start it with JetStream enabled (`nats-server -js`, or `jetstream {{}}` in its configuration)")]
+    NoJetStream {
+        /// The URLs connected to.
+        urls: String,
+        /// The server's answer.
+        #[source]
+        source: jetstream::context::AccountError,
+    },
+    /// `HUME_LOG` exists but is not what Hume needs.
+    #[error("the JetStream stream {LOG_STREAM} already exists with other settings ({differences}); Hume changed nothing. If it is not Hume's log, remove it (`nats stream rm {LOG_STREAM}`) or use another NATS account or server; if it is, restore these settings")]
+    StreamMismatch {
+        /// What differs, `setting: found, need` each.
+        differences: String,
+    },
+    /// Creating or reading one of Hume's streams or buckets failed.
+    #[error("JetStream refused {what}: {source}. Check that this NATS account may create streams and has room for them")]
+    Setup {
+        /// Which stream or bucket, and the operation.
+        what: String,
+        /// The server's error.
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// Wrap a NATS error for the storage traits.
+pub(crate) fn failed(stage: &'static str, e: impl Into<async_nats::Error>) -> StorageError {
+    StorageError::new(stage, StorageErrorKind::Other, Boxed(e.into()))
+}
+
+/// A boxed NATS error as an [`std::error::Error`] with its own source chain.
+#[derive(Debug)]
+struct Boxed(async_nats::Error);
+
+impl std::fmt::Display for Boxed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Boxed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Too many concurrent writers kept moving a stream under an `any` append.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stream {stream:?} kept moving under {tries} tries of this append (other writers); retry it"
+)]
+pub struct Contention {
+    stream: String,
+    tries: usize,
+}
+
+/// An opened cluster backend.
+pub struct NatsBackend {
+    /// The stores, for the runtime.
+    pub stores: Stores,
+    /// The limits actually enforced (the given ones, lowered to what the
+    /// server takes: its max payload, 1,000 events per atomic batch).
+    pub limits: Limits,
+    /// The server this node is connected to (`host:port`, version).
+    pub server: String,
+    /// Replicas of the log stream.
+    pub replicas: usize,
+}
+
+fn log_config(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: LOG_STREAM.to_string(),
+        subjects: vec![subject::LOG_SUBJECTS.to_string()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: replicas,
+        allow_direct: true,
+        allow_atomic_publish: true,
+        ..Default::default()
+    }
+}
+
+/// What in an existing log stream differs from what Hume needs.
+fn differences(found: &stream::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |what: &str, ok: bool, found: String, need: &str| {
+        if !ok {
+            out.push(format!("{what}: {found}, need {need}"));
+        }
+    };
+    check(
+        "subjects",
+        found.subjects == [subject::LOG_SUBJECTS],
+        format!("{:?}", found.subjects),
+        subject::LOG_SUBJECTS,
+    );
+    check(
+        "retention",
+        found.retention == stream::RetentionPolicy::Limits,
+        format!("{:?}", found.retention),
+        "limits",
+    );
+    check(
+        "storage",
+        found.storage == stream::StorageType::File,
+        format!("{:?}", found.storage),
+        "file",
+    );
+    check("allow_direct", found.allow_direct, "false".into(), "true");
+    check(
+        "allow_atomic",
+        found.allow_atomic_publish,
+        "false".into(),
+        "true",
+    );
+    let unlimited = found.max_messages <= 0
+        && found.max_bytes <= 0
+        && found.max_age.is_zero()
+        && found.max_messages_per_subject <= 0;
+    check(
+        "limits",
+        unlimited,
+        format!(
+            "max_msgs {} max_bytes {} max_age {:?} max_msgs_per_subject {}",
+            found.max_messages, found.max_bytes, found.max_age, found.max_messages_per_subject
+        ),
+        "none (events are never dropped)",
+    );
+    check(
+        "sealed/deny_delete/mirror",
+        !found.sealed && found.mirror.is_none(),
+        "set".into(),
+        "unset",
+    );
+    out
+}
+
+impl NatsBackend {
+    /// Connect, check JetStream, and open (or create) Hume's streams and
+    /// buckets; `limits` are lowered to what the server accepts.
+    pub async fn connect(
+        options: &ClusterOptions,
+        limits: Limits,
+    ) -> Result<NatsBackend, ConnectError> {
+        let urls = options.urls.join(",");
+        let addrs = options
+            .urls
+            .iter()
+            .map(|u| {
+                u.parse::<async_nats::ServerAddr>()
+                    .map_err(|source| ConnectError::BadUrl {
+                        url: u.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("hume-{}", options.node_id))
+            .connection_timeout(options.connect_timeout)
+            .connect(addrs)
+            .await
+            .map_err(|source| ConnectError::Unreachable {
+                urls: urls.clone(),
+                source,
+            })?;
+        let info = client.server_info();
+        let js = jetstream::new(client.clone());
+        js.query_account()
+            .await
+            .map_err(|source| ConnectError::NoJetStream {
+                urls: urls.clone(),
+                source,
+            })?;
+        let replicas = info.connect_urls.len().clamp(1, 3);
+        let setup = |what: &str| {
+            let what = what.to_string();
+            move |e: async_nats::Error| ConnectError::Setup { what, source: e }
+        };
+        let stream = match js.get_stream(LOG_STREAM).await {
+            Ok(mut stream) => {
+                let config = stream
+                    .info()
+                    .await
+                    .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?
+                    .config
+                    .clone();
+                let diff = differences(&config);
+                if !diff.is_empty() {
+                    return Err(ConnectError::StreamMismatch {
+                        differences: diff.join("; "),
+                    });
+                }
+                stream
+            }
+            Err(e) if is_not_found(&e) => js
+                .create_stream(log_config(replicas))
+                .await
+                .map_err(|e| setup("creating stream HUME_LOG")(e.into()))?,
+            Err(e) => return Err(setup("reading stream HUME_LOG")(e.into())),
+        };
+        let kv = js
+            .create_key_value(jetstream::kv::Config {
+                bucket: DEPLOYMENTS_BUCKET.to_string(),
+                history: 1,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup("creating key-value bucket hume-deployments")(e.into()))?;
+        let object_store = |bucket: &'static str| {
+            let js = js.clone();
+            async move {
+                js.create_object_store(jetstream::object_store::Config {
+                    bucket: bucket.to_string(),
+                    storage: stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ConnectError::Setup {
+                    what: format!("creating object store {bucket}"),
+                    source: e.into(),
+                })
+            }
+        };
+        let plugins = object_store(PLUGINS_BUCKET).await?;
+        let snapshots = object_store(SNAPSHOTS_BUCKET).await?;
+        let log = NatsLog::open(js.clone(), stream)
+            .await
+            .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?;
+
+        let room = info.max_payload.saturating_sub(ENVELOPE_BYTES);
+        let enforced = Limits {
+            max_event_bytes: limits.max_event_bytes.min(room),
+            max_batch_events: limits.max_batch_events.min(MAX_BATCH_EVENTS),
+            max_batch_bytes: limits.max_batch_bytes,
+        };
+        if enforced != limits {
+            tracing::warn!(
+                max_event_bytes = enforced.max_event_bytes,
+                max_batch_events = enforced.max_batch_events,
+                "lowered the append limits to what the NATS server takes (its max_payload, \
+                 {MAX_BATCH_EVENTS} events per atomic batch)"
+            );
+        }
+        let stores = Stores {
+            log: checked(Arc::new(log), enforced),
+            snapshots: Arc::new(NatsSnapshots::new(snapshots)),
+            memory_snapshots: Arc::new(MemorySnapshots::default()),
+            deployments: Arc::new(NatsDeployments::new(kv, plugins)),
+        };
+        Ok(NatsBackend {
+            stores,
+            limits: enforced,
+            server: format!("{}:{} (nats-server {})", info.host, info.port, info.version),
+            replicas,
+        })
+    }
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(err)
+            if err.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_foreign_stream_is_described() {
+        assert!(differences(&log_config(1)).is_empty());
+        let mut other = log_config(1);
+        other.subjects = vec!["orders.>".into()];
+        other.max_age = Duration::from_secs(60);
+        let diff = differences(&other);
+        assert_eq!(diff.len(), 2, "{diff:?}");
+        assert!(diff[0].contains("orders.>") && diff[1].contains("max_age"));
+    }
+}

@@ -1,0 +1,148 @@
+//! How Hume stream names map to JetStream subjects, reversibly.
+//!
+//! Every event of stream `S` is stored on the subject
+//! `hume.log.<category>.<S escaped>`, where `<category>` is `S` up to and
+//! including its first `-` (escaped), or `~` when `S` has no `-`. So one
+//! stream is one subject, and a category (`account-*`) is the subject
+//! filter `hume.log.account-.*`: both are reads the server filters.
+//!
+//! Escaping keeps ASCII letters, digits, `_` and `-`; every other byte of
+//! the UTF-8 name becomes `%XX`, so no token holds `.`, `*`, `>` or white
+//! space, and a token is never `~`.
+
+use crate::log::Selector;
+
+/// Every subject of the log.
+pub const LOG_SUBJECTS: &str = "hume.log.>";
+const PREFIX: &str = "hume.log.";
+/// The category token of a stream without `-`.
+const NO_CATEGORY: &str = "~";
+
+/// Escape a name into one subject token (never empty for a non-empty name).
+pub fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Undo [`escape`]; `None` when `token` is not an escaped name.
+pub fn unescape(token: &str) -> Option<String> {
+    let bytes = token.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = token.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn category_token(stream: &str) -> String {
+    match stream.find('-') {
+        Some(i) => escape(&stream[..=i]),
+        None => NO_CATEGORY.to_string(),
+    }
+}
+
+/// The subject of `stream`'s events.
+pub fn subject(stream: &str) -> String {
+    format!("{PREFIX}{}.{}", category_token(stream), escape(stream))
+}
+
+/// The stream a log subject belongs to.
+pub fn stream_of(subject: &str) -> Option<String> {
+    let rest = subject.strip_prefix(PREFIX)?;
+    let (_, name) = rest.split_once('.')?;
+    unescape(name)
+}
+
+/// The subject filter for a read of `selector`, and whether every message
+/// it matches is wanted (`false`: the reader filters further).
+pub fn filter(selector: &Selector) -> (String, bool) {
+    if selector.is_all() {
+        return (LOG_SUBJECTS.to_string(), true);
+    }
+    let parts: Vec<(String, bool)> = selector.entries().iter().map(|e| entry(e)).collect();
+    match parts.as_slice() {
+        [one] => one.clone(),
+        _ => {
+            // Several entries: one category filter when they share it.
+            let first = parts[0].0.rsplit_once('.').map(|(c, _)| c.to_string());
+            let shared = parts.iter().all(|(s, _)| {
+                s != LOG_SUBJECTS && s.rsplit_once('.').map(|(c, _)| c.to_string()) == first
+            });
+            match first {
+                Some(cat) if shared => (format!("{cat}.*"), false),
+                _ => (LOG_SUBJECTS.to_string(), false),
+            }
+        }
+    }
+}
+
+fn entry(entry: &str) -> (String, bool) {
+    match entry.strip_suffix('*') {
+        None => (subject(entry), true),
+        Some(prefix) => match prefix.find('-') {
+            Some(i) => (
+                format!("{PREFIX}{}.*", escape(&prefix[..=i])),
+                i + 1 == prefix.len(),
+            ),
+            None => (LOG_SUBJECTS.to_string(), false),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_subjects() {
+        for name in [
+            "account-1",
+            "a.b c*>",
+            "ünï-cødé",
+            "-x",
+            "x-",
+            "plain",
+            "100%",
+        ] {
+            let s = subject(name);
+            assert!(!s.contains(' ') && s.split('.').count() == 4, "{s}");
+            assert_eq!(stream_of(&s).as_deref(), Some(name));
+        }
+        assert_eq!(subject("account-1"), "hume.log.account-.account-1");
+        assert_eq!(subject("plain"), "hume.log.~.plain");
+        assert_eq!(unescape("%G1"), None);
+    }
+
+    #[test]
+    fn categories_are_subject_filters() {
+        let cat = Selector::parse(&["account-*"]).unwrap();
+        assert_eq!(filter(&cat), ("hume.log.account-.*".to_string(), true));
+        let narrower = Selector::parse(&["account-1*"]).unwrap();
+        assert_eq!(
+            filter(&narrower),
+            ("hume.log.account-.*".to_string(), false)
+        );
+        let one = Selector::parse(&["a.b"]).unwrap();
+        assert_eq!(filter(&one), ("hume.log.~.a%2Eb".to_string(), true));
+        let two = Selector::parse(&["account-1", "account-2"]).unwrap();
+        assert_eq!(filter(&two), ("hume.log.account-.*".to_string(), false));
+        let mixed = Selector::parse(&["account-1", "cart-2"]).unwrap();
+        assert_eq!(filter(&mixed), (LOG_SUBJECTS.to_string(), false));
+        assert_eq!(filter(&Selector::all()), (LOG_SUBJECTS.to_string(), true));
+    }
+}
