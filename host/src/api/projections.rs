@@ -161,6 +161,25 @@ impl Default for DeployMaximums {
 }
 
 impl DeployMaximums {
+    /// A limit left at its default gets the server's maximum when that is
+    /// lower: a server started with `--max-memory 128M` deploys a
+    /// projection that does not ask for more at 128 MiB.
+    pub fn fit_defaults(&self, options: &mut ProjectionOptions) {
+        let defaults = ProjectionOptions::default();
+        if options.call_timeout_ms == defaults.call_timeout_ms {
+            options.call_timeout_ms = options.call_timeout_ms.min(self.call_timeout_ms);
+        }
+        if options.max_memory_bytes == defaults.max_memory_bytes {
+            options.max_memory_bytes = options.max_memory_bytes.min(self.max_memory_bytes);
+        }
+        if options.max_snapshot_bytes == defaults.max_snapshot_bytes {
+            options.max_snapshot_bytes = options.max_snapshot_bytes.min(self.max_snapshot_bytes);
+        }
+        if options.batch_size == defaults.batch_size {
+            options.batch_size = options.batch_size.min(self.batch_size);
+        }
+    }
+
     /// Check deploy options against the maximums: a 400 naming the first
     /// option over its maximum, the maximum and the server flag that sets it.
     pub fn check(&self, options: &ProjectionOptions) -> Result<(), ApiError> {
@@ -236,6 +255,8 @@ async fn deploy(
     JsonBody(body): JsonBody<DeployBody>,
 ) -> Result<Response, ApiError> {
     let manager = manager(&app)?;
+    let mut body = body;
+    app.limits.deploy.fit_defaults(&mut body.options);
     app.limits.deploy.check(&body.options)?;
     let wasm = plugin_bytes(&body.plugin)?;
     let streams_given = body.streams.clone();

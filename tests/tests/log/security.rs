@@ -662,6 +662,19 @@ fn deploys_over_the_server_maximums_are_refused() {
         ],
         None,
     ));
+    // A limit left at its default gets the server's maximum when that is
+    // lower (the default memory limit, 256 MiB, is over this one's 128M).
+    ok(hume(
+        &server,
+        &["deploy", "plain", KV_WASM, "--stream", "*"],
+        None,
+    ));
+    let status = get(&server, "/projections/plain", "").body;
+    assert_eq!(
+        status["options"]["max_memory_bytes"],
+        json!(128u64 << 20),
+        "{status}"
+    );
 }
 
 #[test]
