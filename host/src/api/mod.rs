@@ -31,6 +31,7 @@ use crate::storage::StorageErrorKind;
 pub mod events;
 pub mod guard;
 pub mod history;
+mod partitions;
 pub mod plugins;
 pub mod projections;
 pub mod server;
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(events::routes())
         .merge(projections::routes())
+        .merge(partitions::routes())
         .merge(history::routes())
         .merge(plugins::routes())
         .merge(ui::routes())

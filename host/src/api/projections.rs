@@ -18,6 +18,8 @@
 //! - `GET /projections` → `{"projections": [status...]}`
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
+//!   (partitioned projections: `partition=KEY` or `all=true`, see
+//!   [`super::partitions`])
 //! - `GET /projections/{name}/snapshot?dirty=&timeout_ms=` → `{"offset", "state"}`
 //! - `POST /projections/{name}/query?dirty=&timeout_ms=` (body: the request,
 //!   JSON by convention) → the plugin's answer
@@ -84,7 +86,13 @@ pub fn routes() -> Router<AppState> {
 impl From<ProjectionError> for ApiError {
     fn from(err: ProjectionError) -> ApiError {
         let status = match &err {
-            ProjectionError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ProjectionError::NotFound { .. } | ProjectionError::NoPartition { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            ProjectionError::PartitionRequired { .. } | ProjectionError::NotPartitioned { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ProjectionError::PartitionFaulted { .. } => StatusCode::CONFLICT,
             ProjectionError::AlreadyDeployed { .. }
             | ProjectionError::Faulted { .. }
             | ProjectionError::Stopped { .. }
@@ -112,6 +120,9 @@ impl From<ProjectionError> for ApiError {
         match &err {
             ProjectionError::Streams(_) => api.field = Some("streams".into()),
             ProjectionError::Load(_) => api.field = Some("plugin".into()),
+            ProjectionError::PartitionRequired { .. }
+            | ProjectionError::NotPartitioned { .. }
+            | ProjectionError::NoPartition { .. } => api.field = Some("partition".into()),
             _ => {}
         }
         api
@@ -307,6 +318,12 @@ pub struct ReadQuery {
     /// examined `at` yet, instead of waiting.
     #[serde(default)]
     pub no_wait: bool,
+    /// Partitioned projections: read this partition.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Partitioned projections, `state` only: every partition as NDJSON.
+    #[serde(default)]
+    pub all: bool,
 }
 
 impl ReadQuery {
@@ -342,7 +359,7 @@ pub(super) fn parse_query(
             "query",
             format!(
                 "{}; use dirty=true|false, pointer=/json/pointer, timeout_ms=N, sync=true|false, \
-                 at=POSITION, no_wait=true|false",
+                 at=POSITION, no_wait=true|false, partition=KEY, all=true|false",
                 e.body_text()
             ),
         )
@@ -357,6 +374,12 @@ fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
 /// A read at `at` (time travel) or of the live state.
 async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateView, ApiError> {
     let manager = manager(app)?;
+    if let Some(key) = &q.partition {
+        no_at_with_partition(q)?;
+        return Ok(manager
+            .read_partition(name, key, !q.dirty, q.timeout())
+            .await?);
+    }
     Ok(match q.at()? {
         Some(at) => {
             let view = manager.state_at(name, at, q.wait()).await?;
@@ -370,12 +393,33 @@ async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateVie
     })
 }
 
+/// Time travel of one partition is not there yet: say so.
+fn no_at_with_partition(q: &ReadQuery) -> Result<(), ApiError> {
+    match &q.at {
+        Some(_) => Err(ApiError::bad_field(
+            "at",
+            "time travel (at=N) of one partition is not available yet: read the current \
+             state of the partition without at",
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn state(
     State(app): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
+    if q.all {
+        if q.partition.is_some() || q.pointer.is_some() || q.at.is_some() {
+            return Err(ApiError::bad_field(
+                "all",
+                "all=true reads every partition whole: drop partition, pointer and at",
+            ));
+        }
+        return super::partitions::all_states(&app, &name, !q.dirty, q.timeout()).await;
+    }
     let view = read_view(&app, &name, &q).await?;
     let value = state_json(&view)?;
     let value = match &q.pointer {
@@ -403,7 +447,7 @@ async fn snapshot(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
-    if let Some(at) = q.at()? {
+    if let (Some(at), None) = (q.at()?, &q.partition) {
         // Time travel also says how the state was reached.
         let view = manager(&app)?.state_at(&name, at, q.wait()).await?;
         let state = state_value(&view.state, view.json)?;
@@ -429,6 +473,13 @@ async fn query(
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
     let manager = manager(&app)?;
+    if let Some(key) = &q.partition {
+        no_at_with_partition(&q)?;
+        let answer = manager
+            .query_partition(&name, key, body.to_vec(), !q.dirty, q.timeout())
+            .await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response());
+    }
     let answer = match q.at()? {
         Some(at) => {
             manager

@@ -3,8 +3,11 @@
 //! implemented by each backend in [`crate::backend`].
 
 pub mod config;
+pub mod partition;
 
 use futures::future::BoxFuture;
+
+pub use partition::{PartitionBy, PartitionByError};
 
 pub use config::{
     validate_name, DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,
