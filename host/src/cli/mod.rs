@@ -14,6 +14,7 @@ mod history;
 mod kits;
 mod offline;
 mod output;
+mod partitions;
 mod projections;
 mod serve;
 mod status;

@@ -53,6 +53,9 @@ pub enum Command {
     Resume(NameArg),
     /// Step over the event a faulted projection stopped at (recorded).
     Skip(NameArg),
+    /// List the partitions of a partitioned projection, by key, with their
+    /// last position and event count (paged; --faulted: only faulted ones).
+    Partitions(super::partitions::PartitionsArgs),
 }
 
 /// Just a projection name.
@@ -123,6 +126,19 @@ pub struct DeployArgs {
     /// of rebuilding from the start.
     #[arg(long)]
     pub keep_state: bool,
+    /// One state per partition instead of one for the projection: `stream`
+    /// (one per stream), `category` (one per stream name before its last
+    /// `-`) or a JSON pointer into the event data such as `/account` (one per
+    /// value found there: strings as they are, numbers and booleans as JSON
+    /// text). An event without a key faults the projection (strict) or is
+    /// skipped and counted (--no-strict). Read with `hume state NAME
+    /// --partition KEY` or `--all`; list with `hume partitions NAME`.
+    #[arg(long, value_name = "MODE", verbatim_doc_comment)]
+    pub partition_by: Option<String>,
+    /// With --partition-by: how many partitions fold at once (default: the
+    /// server's cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
 }
 
 /// What `POST /projections` answers.
@@ -220,6 +236,13 @@ pub struct StateArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub at: AtArgs,
+    /// Partitioned projections: the state of this partition.
+    #[arg(long, value_name = "KEY", conflicts_with = "all")]
+    pub partition: Option<String>,
+    /// Partitioned projections: every partition, one JSON line each
+    /// (`{"partition": KEY, "state": ...}`).
+    #[arg(long, conflicts_with_all = ["pointer", "at"])]
+    pub all: bool,
 }
 
 /// Time travel: read as of a log position.
@@ -250,6 +273,10 @@ impl AtArgs {
 pub struct SnapshotArgs {
     /// The projection.
     pub name: String,
+    /// Partitioned projections: this partition (`offset` is the position of
+    /// its last event).
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
     /// Answer at once, without catching up first.
     #[arg(long)]
     pub dirty: bool,
@@ -267,6 +294,9 @@ pub struct QueryArgs {
     pub name: String,
     /// The request, e.g. '{"account": "42"}'.
     pub request: String,
+    /// Partitioned projections: ask over this partition's state.
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
     /// Answer at once, without catching up first.
     #[arg(long)]
     pub dirty: bool,
@@ -306,6 +336,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             println!("undeployed {}", a.name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::State(a) if a.all => {
+            super::partitions::print_all(&client, &a.name, a.dirty, a.timeout).await
+        }
         Command::State(a) => {
             let mut q = vec![
                 ("dirty", a.dirty.to_string()),
@@ -313,6 +346,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             ];
             if let Some(p) = a.pointer {
                 q.push(("pointer", p));
+            }
+            if let Some(k) = a.partition {
+                q.push(("partition", k));
             }
             a.at.push(&mut q);
             let state: serde_json::Value = client
@@ -325,6 +361,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
                 ("dirty", a.dirty.to_string()),
                 ("timeout_ms", a.timeout.to_string()),
             ];
+            if let Some(k) = a.partition {
+                q.push(("partition", k));
+            }
             a.at.push(&mut q);
             let snap: serde_json::Value = client
                 .get_json(&["projections", &a.name, "snapshot"], &q)
@@ -336,6 +375,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             url.query_pairs_mut()
                 .append_pair("dirty", &a.dirty.to_string())
                 .append_pair("timeout_ms", &a.timeout.to_string());
+            if let Some(k) = &a.partition {
+                url.query_pairs_mut().append_pair("partition", k);
+            }
             let mut at = Vec::new();
             a.at.push(&mut at);
             for (k, v) in at {
@@ -384,6 +426,7 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Reset(a) => lifecycle(&client, &a.name, "reset").await,
         Command::Resume(a) => lifecycle(&client, &a.name, "resume").await,
         Command::Skip(a) => lifecycle(&client, &a.name, "skip").await,
+        Command::Partitions(a) => super::partitions::list(&client, a).await,
     }
 }
 
@@ -423,6 +466,8 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
     if let Some(v) = args.batch_size {
         options.batch_size = v;
     }
+    options.partition_by = args.partition_by.clone();
+    options.workers = args.workers;
     let body = serde_json::json!({
         "name": args.name,
         "plugin": base64::engine::general_purpose::STANDARD.encode(&wasm),

@@ -9,6 +9,7 @@ mod faults;
 mod follows;
 mod hibernation;
 mod history;
+mod partitioned;
 mod snapshots;
 mod status_table;
 mod ui;

@@ -179,7 +179,7 @@ impl PartitionedActor {
         let every = options.snapshot_every;
         let rebuilding = self.behind();
         let threshold = if rebuilding {
-            every.max(REBUILD_PERSIST_EVENTS)
+            every.max(REBUILD_PERSIST_EVENTS.min(10 * u64::from(options.batch_size)))
         } else {
             every
         };
