@@ -11,6 +11,8 @@
 //!   [`super::projections`]); an unknown key is a 404 naming it
 //! - `GET /projections/{name}/state?all=true` → NDJSON, one line
 //!   `{"partition": KEY, "state": ...}` per partition, by key
+//! - `POST /projections/{name}/{resume|skip|reset}?partition=KEY` → `{"ok":
+//!   true, "partition", "skipped"?}`: repair one partition (see the README)
 
 use std::time::Duration;
 
@@ -125,6 +127,33 @@ pub(super) async fn all_states(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// `POST /projections/{name}/{resume|skip|reset}?partition=KEY`.
+pub(super) async fn command(
+    manager: &Manager,
+    name: &str,
+    command: &str,
+    key: &str,
+) -> Result<Response, ApiError> {
+    match command {
+        "resume" => manager.resume_partition(name, key).await?,
+        "reset" => manager.reset_partition(name, key).await?,
+        "skip" => {
+            let position = manager.skip_partition(name, key).await?;
+            return Ok(Json(
+                serde_json::json!({ "ok": true, "skipped": position, "partition": key }),
+            )
+            .into_response());
+        }
+        other => {
+            return Err(ApiError::bad_field(
+                "partition",
+                format!("`{other}` does not take a partition: only resume, skip and reset do"),
+            ))
+        }
+    }
+    Ok(Json(serde_json::json!({ "ok": true, "partition": key })).into_response())
 }
 
 async fn next_page(

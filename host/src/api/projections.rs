@@ -520,11 +520,24 @@ async fn take_snapshot(
     Ok(Json(serde_json::json!({ "offset": offset })).into_response())
 }
 
+/// Query of the lifecycle commands.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandQuery {
+    /// `reset`, `resume`, `skip` of one partition of a partitioned projection.
+    #[serde(default)]
+    partition: Option<String>,
+}
+
 async fn command(
     State(app): State<AppState>,
     Path((name, command)): Path<(String, String)>,
+    Query(q): Query<CommandQuery>,
 ) -> Result<Response, ApiError> {
     let manager = manager(&app)?;
+    if let Some(key) = &q.partition {
+        return super::partitions::command(manager, &name, &command, key).await;
+    }
     match command.as_str() {
         "stop" => manager.stop(&name).await?,
         "start" => manager.start_projection(&name).await?,

@@ -89,6 +89,30 @@ pub async fn list(client: &Client, args: PartitionsArgs) -> anyhow::Result<ExitC
     }
 }
 
+/// `hume reset|resume|skip NAME [--partition KEY]`.
+pub async fn repair(
+    client: &Client,
+    args: super::projections::RepairArgs,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    let Some(key) = args.partition else {
+        return super::projections::lifecycle(client, &args.name, what).await;
+    };
+    let mut url = client.endpoint(&["projections", &args.name, what]);
+    url.query_pairs_mut().append_pair("partition", &key);
+    let answer: serde_json::Value = client
+        .decode(client.send(client.request_url(Method::POST, url)).await?)
+        .await?;
+    match answer.get("skipped").and_then(|s| s.as_u64()) {
+        Some(p) => println!(
+            "{}: partition `{key}` skipped the event at position {p}",
+            args.name
+        ),
+        None => println!("{}: partition `{key}`: {what} done", args.name),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hume state NAME --all`: stream the server's NDJSON to stdout.
 pub async fn print_all(
     client: &Client,

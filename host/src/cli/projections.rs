@@ -47,12 +47,15 @@ pub enum Command {
     Stop(NameArg),
     /// Start a stopped projection.
     Start(NameArg),
-    /// Drop a projection's state and snapshots and rebuild it from its start.
-    Reset(NameArg),
-    /// Retry the event a faulted projection stopped at.
-    Resume(NameArg),
-    /// Step over the event a faulted projection stopped at (recorded).
-    Skip(NameArg),
+    /// Drop a projection's state and snapshots and rebuild it from its start
+    /// (--partition KEY: only that partition, from the log).
+    Reset(RepairArgs),
+    /// Retry the event a faulted projection stopped at (--partition KEY: a
+    /// faulted partition, which then folds its events up to the others).
+    Resume(RepairArgs),
+    /// Step over the event a faulted projection stopped at (recorded;
+    /// --partition KEY: the event a faulted partition stopped at).
+    Skip(RepairArgs),
     /// List the partitions of a partitioned projection, by key, with their
     /// last position and event count (paged; --faulted: only faulted ones).
     Partitions(super::partitions::PartitionsArgs),
@@ -63,6 +66,16 @@ pub enum Command {
 pub struct NameArg {
     /// The projection.
     pub name: String,
+}
+
+/// A projection name and, for a partitioned projection, one partition.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The projection.
+    pub name: String,
+    /// Only this partition of a partitioned projection.
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
 }
 
 /// Arguments of `hume deploy`.
@@ -423,14 +436,14 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Status(a) => super::status::status(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
-        Command::Reset(a) => lifecycle(&client, &a.name, "reset").await,
-        Command::Resume(a) => lifecycle(&client, &a.name, "resume").await,
-        Command::Skip(a) => lifecycle(&client, &a.name, "skip").await,
+        Command::Reset(a) => super::partitions::repair(&client, a, "reset").await,
+        Command::Resume(a) => super::partitions::repair(&client, a, "resume").await,
+        Command::Skip(a) => super::partitions::repair(&client, a, "skip").await,
         Command::Partitions(a) => super::partitions::list(&client, a).await,
     }
 }
 
-async fn lifecycle(client: &Client, name: &str, what: &str) -> anyhow::Result<ExitCode> {
+pub(super) async fn lifecycle(client: &Client, name: &str, what: &str) -> anyhow::Result<ExitCode> {
     let answer: serde_json::Value = client
         .post_bytes(&["projections", name, what], Vec::new())
         .await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Command, Manager};
 use crate::projection::actor::StateView;
 use crate::projection::error::ProjectionError;
-use crate::projection::partitioned::{ListQuery, PartitionCommand, PartitionPage};
+use crate::projection::partitioned::{ListQuery, PartitionCommand, PartitionPage, Repair};
 
 impl Manager {
     /// One partition's state (consistent as for [`Manager::read`]).
@@ -45,6 +45,38 @@ impl Manager {
                 request,
                 reply,
             })
+        })
+        .await
+    }
+
+    /// Retry the event partition `key` faulted at (after fixing the plugin),
+    /// then fold its events up to where the projection is.
+    pub async fn resume_partition(&self, name: &str, key: &str) -> Result<(), ProjectionError> {
+        self.repair(name, key, Repair::Resume).await.map(|_| ())
+    }
+
+    /// Step over the event partition `key` faulted at; answers its position.
+    pub async fn skip_partition(&self, name: &str, key: &str) -> Result<u64, ProjectionError> {
+        Ok(self
+            .repair(name, key, Repair::Skip)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Fold partition `key` again from the projection's start.
+    pub async fn reset_partition(&self, name: &str, key: &str) -> Result<(), ProjectionError> {
+        self.repair(name, key, Repair::Reset).await.map(|_| ())
+    }
+
+    async fn repair(
+        &self,
+        name: &str,
+        key: &str,
+        what: Repair,
+    ) -> Result<Option<u64>, ProjectionError> {
+        let key = key.to_string();
+        self.ask(name, None, |reply| {
+            Command::Partitioned(PartitionCommand::Repair { key, what, reply })
         })
         .await
     }

@@ -5,6 +5,7 @@
 use tokio::sync::oneshot;
 use tokio::time::Instant as TokioInstant;
 
+use super::repair::Repair;
 use super::table::{ListQuery, PartitionPage};
 use super::PartitionedActor;
 use crate::projection::actor::{Command, StateView};
@@ -34,6 +35,12 @@ pub(crate) enum PartitionCommand {
         query: ListQuery,
         reply: Reply<PartitionPage>,
     },
+    /// Resume, skip or reset one partition; answers the skipped position.
+    Repair {
+        key: String,
+        what: Repair,
+        reply: Reply<Option<u64>>,
+    },
     /// A page of `(key, state)` after `after`, by key.
     States {
         after: Option<String>,
@@ -49,7 +56,7 @@ impl PartitionCommand {
             PartitionCommand::Read { target, .. }
             | PartitionCommand::Query { target, .. }
             | PartitionCommand::States { target, .. } => *target,
-            PartitionCommand::List { .. } => None,
+            PartitionCommand::List { .. } | PartitionCommand::Repair { .. } => None,
         }
     }
 
@@ -59,6 +66,7 @@ impl PartitionCommand {
             PartitionCommand::Read { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::Query { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::List { reply, .. } => drop(reply.send(Err(err))),
+            PartitionCommand::Repair { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::States { reply, .. } => drop(reply.send(Err(err))),
         }
     }
@@ -238,6 +246,9 @@ impl PartitionedActor {
                     Err(err) => Err(err),
                 };
                 let _ = reply.send(r);
+            }
+            Command::Partitioned(PartitionCommand::Repair { key, what, reply }) => {
+                let _ = reply.send(self.repair(&key, what).await);
             }
             Command::Partitioned(PartitionCommand::List { query, reply }) => {
                 let _ = reply.send(Ok(self.table.list(&query)));

@@ -16,7 +16,9 @@
 //! folds nothing more, the others go on.
 
 mod commands;
+mod repair;
 pub(crate) use commands::PartitionCommand;
+pub(crate) use repair::Repair;
 pub(crate) mod table;
 mod work;
 
