@@ -152,8 +152,9 @@ pub enum ProjectionError {
     /// The partition is faulted; a consistent read cannot catch up past it.
     #[error(
         "partition `{key}` of projection `{name}` is faulted at position {position} (kind \
-         `{kind}`): {error}. Other partitions keep folding; read it with --dirty, or \
-         `hume reset {name}` after fixing the plugin"
+         `{kind}`): {error}. Other partitions keep folding: fix the plugin and `hume resume \
+         {name} --partition {key}`, step over the event with `hume skip {name} --partition \
+         {key}`, or read with --dirty"
     )]
     PartitionFaulted {
         /// The projection.

@@ -195,8 +195,8 @@ impl PartitionedActor {
                     ))),
                     (None, n) => Err(ProjectionError::Conflict(format!(
                         "projection `{name}` has {n} faulted partition(s) (`hume partitions \
-                         {name} --faulted` lists them) and resuming one partition is not \
-                         available yet: fix the plugin and `hume reset {name}` to rebuild"
+                         {name} --faulted` lists them): resume, skip or reset each with \
+                         --partition KEY"
                     ))),
                 };
                 let _ = reply.send(r);
