@@ -31,7 +31,7 @@ async fn append_kv(api: &Api) -> BTreeMap<String, Value> {
             for _ in 0..PER_APPEND {
                 n += 1;
                 let key = format!("k{}", n % 7);
-                if n % 11 == 0 {
+                if n.is_multiple_of(11) {
                     state.remove(&key);
                     events.push(("remove", json!({ "key": key })));
                 } else {

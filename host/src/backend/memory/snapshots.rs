@@ -178,4 +178,31 @@ mod tests {
         store.delete("p").await.unwrap();
         assert!(store.latest("p").await.unwrap().is_none());
     }
+
+    #[tokio::test]
+    async fn partitions_keep_unchanged_records_and_go_with_delete() {
+        let store = MemorySnapshots::default();
+        let part = |key: &str, last| PartitionRecord {
+            key: key.into(),
+            last_position: last,
+            events: 1,
+            state: vec![last as u8],
+            fault: None,
+        };
+        assert!(store.load_partitions("p").await.unwrap().is_none());
+        store
+            .save_partitions("p", snap(2), vec![part("a", 1), part("b", 2)])
+            .await
+            .unwrap();
+        store
+            .save_partitions("p", snap(5), vec![part("b", 5)])
+            .await
+            .unwrap();
+        let loaded = store.load_partitions("p").await.unwrap().unwrap();
+        assert_eq!(loaded.head.offset, 5);
+        assert!(loaded.head.state.is_empty());
+        assert_eq!(loaded.partitions, vec![part("a", 1), part("b", 5)]);
+        store.delete("p").await.unwrap();
+        assert!(store.load_partitions("p").await.unwrap().is_none());
+    }
 }
