@@ -28,11 +28,13 @@ use crate::log::{EventLog, LogError};
 use crate::projection::Manager;
 use crate::storage::StorageErrorKind;
 
+mod deploy_limits;
 pub mod events;
 pub mod guard;
 pub mod history;
 mod partitions;
 pub mod plugins;
+mod projection_errors;
 pub mod projections;
 pub mod server;
 #[cfg(test)]

@@ -51,14 +51,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+pub use super::deploy_limits::DeployMaximums;
 use super::{
     manager, plugin_bytes, position, state_value, ApiError, AppState, BodyBytes, JsonBody,
 };
 use crate::log::coverage::Coverage;
-use crate::plugin::PluginError;
 use crate::projection::{
-    telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
-    DEFAULT_READ_TIMEOUT,
+    telemetry, DeployRequest, ProjectionOptions, StateView, Wait, DEFAULT_READ_TIMEOUT,
 };
 
 /// Largest deploy request (a base64 plugin of up to ~96 MiB).
@@ -81,143 +80,6 @@ pub fn routes() -> Router<AppState> {
         .route("/projections/{name}/take-snapshot", post(take_snapshot))
         .route("/projections/{name}/{command}", post(command))
         .route("/metrics", get(metrics))
-}
-
-impl From<ProjectionError> for ApiError {
-    fn from(err: ProjectionError) -> ApiError {
-        let status = match &err {
-            ProjectionError::NotFound { .. } | ProjectionError::NoPartition { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            ProjectionError::PartitionRequired { .. } | ProjectionError::NotPartitioned { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            ProjectionError::PartitionFaulted { .. } => StatusCode::CONFLICT,
-            ProjectionError::AlreadyDeployed { .. }
-            | ProjectionError::Faulted { .. }
-            | ProjectionError::Stopped { .. }
-            | ProjectionError::Conflict(_)
-            | ProjectionError::Wake { .. } => StatusCode::CONFLICT,
-            ProjectionError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ProjectionError::NotYet { .. } => StatusCode::CONFLICT,
-            ProjectionError::Position(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ProjectionError::Streams(_) => StatusCode::BAD_REQUEST,
-            ProjectionError::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ProjectionError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProjectionError::Plugin { source, .. } => match source {
-                PluginError::QueryRejected { .. } => StatusCode::BAD_REQUEST,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            },
-            ProjectionError::Gone { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProjectionError::Log(_)
-            | ProjectionError::Snapshot(_)
-            | ProjectionError::Records(_) => {
-                tracing::error!(error = %err, "projection runtime failure");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let mut api = ApiError::new(status, error_chain(&err));
-        match &err {
-            ProjectionError::Streams(_) => api.field = Some("streams".into()),
-            ProjectionError::Load(_) => api.field = Some("plugin".into()),
-            ProjectionError::PartitionRequired { .. }
-            | ProjectionError::NotPartitioned { .. }
-            | ProjectionError::NoPartition { .. } => api.field = Some("partition".into()),
-            _ => {}
-        }
-        api
-    }
-}
-
-/// The error and its causes, `: `-separated (as the CLI prints them).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// The most a deploy may ask for in each per-projection limit (set by
-/// `hume serve --max-call-timeout / --max-memory / --max-snapshot /
-/// --max-batch-size`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeployMaximums {
-    /// Largest `call_timeout_ms`.
-    pub call_timeout_ms: u64,
-    /// Largest `max_memory_bytes`.
-    pub max_memory_bytes: u64,
-    /// Largest `max_snapshot_bytes`.
-    pub max_snapshot_bytes: u64,
-    /// Largest `batch_size`.
-    pub batch_size: u32,
-}
-
-impl Default for DeployMaximums {
-    fn default() -> Self {
-        DeployMaximums {
-            call_timeout_ms: 60_000,
-            max_memory_bytes: 1 << 30,
-            max_snapshot_bytes: 256 << 20,
-            batch_size: 10_000,
-        }
-    }
-}
-
-impl DeployMaximums {
-    /// Check deploy options against the maximums: a 400 naming the first
-    /// option over its maximum, the maximum and the server flag that sets it.
-    pub fn check(&self, options: &ProjectionOptions) -> Result<(), ApiError> {
-        let checks: [(&str, u64, u64, &str, &str); 4] = [
-            (
-                "call_timeout_ms",
-                options.call_timeout_ms,
-                self.call_timeout_ms,
-                "ms",
-                "--max-call-timeout",
-            ),
-            (
-                "max_memory_bytes",
-                options.max_memory_bytes,
-                self.max_memory_bytes,
-                "bytes",
-                "--max-memory",
-            ),
-            (
-                "max_snapshot_bytes",
-                options.max_snapshot_bytes,
-                self.max_snapshot_bytes,
-                "bytes",
-                "--max-snapshot",
-            ),
-            (
-                "batch_size",
-                u64::from(options.batch_size),
-                u64::from(self.batch_size),
-                "events",
-                "--max-batch-size",
-            ),
-        ];
-        for (name, asked, max, unit, flag) in checks {
-            if asked > max {
-                let field = format!("options.{name}");
-                return Err(ApiError::bad_field(
-                    field.clone(),
-                    format!(
-                        "`{field}` asks for {asked} {unit}, over this server's maximum of {max} \
-                         {unit} (`hume serve {flag}`): ask for at most {max}; nothing was deployed"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Body of `POST /projections`.

@@ -10,6 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod client;
 mod events;
+mod follows;
 mod history;
 mod kits;
 mod offline;

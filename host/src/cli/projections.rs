@@ -15,6 +15,7 @@ use hume::snapshot::Retention;
 use reqwest::Method;
 
 use super::client::Client;
+use super::follows::{local_glob_warnings, print_follows};
 use super::output::print_json;
 use super::Context;
 
@@ -161,60 +162,6 @@ struct DeployReply {
     outcome: DeployOutcome,
     #[serde(default)]
     follows: Option<Coverage>,
-}
-
-/// The streams and categories a deploy follows, with today's counts.
-fn print_follows(follows: &Coverage) {
-    for e in &follows.entries {
-        let what = match e.kind.as_str() {
-            "all" => "every stream".to_string(),
-            "category" => format!("category `{}`", e.entry),
-            _ => format!("stream `{}`", e.entry),
-        };
-        let streams = if e.kind == "stream" {
-            String::new()
-        } else {
-            format!("{} stream{}, ", e.streams, plural(e.streams))
-        };
-        println!(
-            "  follows {what}: {streams}{} event{} today",
-            e.events,
-            plural(e.events)
-        );
-    }
-    println!(
-        "  in all: {} event{} in {} stream{} match today",
-        follows.events,
-        plural(follows.events),
-        follows.streams,
-        plural(follows.streams)
-    );
-    for warning in &follows.warnings {
-        eprintln!("warning: {warning}");
-    }
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// `--stream` values that are also files here: an unquoted `cart-*` that
-/// the shell replaced by the names of matching files.
-fn local_glob_warnings(streams: &[String]) -> Vec<String> {
-    streams
-        .iter()
-        .filter(|s| !s.contains('*') && std::path::Path::new(s.as_str()).exists())
-        .map(|s| {
-            format!(
-                "--stream `{s}` is also the name of a file in the current directory: if you \
-                 typed a pattern, the shell expanded it; quote it (--stream 'cart-*')"
-            )
-        })
-        .collect()
 }
 
 /// `64M`, `1G`, `65536`.
