@@ -105,6 +105,10 @@ async fn bad_partitioned_input_is_refused_and_nothing_is_deployed() {
             &["--workers", "2"][..],
             "only applies to a partitioned projection",
         ),
+        (
+            &["--partition-by", "stream", "--keep-state"][..],
+            "--keep-state",
+        ),
     ] {
         let err = deploy(extra);
         assert!(err.contains(says), "{extra:?}: {err}");
@@ -151,4 +155,38 @@ async fn bad_partitioned_input_is_refused_and_nothing_is_deployed() {
     assert!(err.contains("not partitioned"), "{err}");
     let out = cli(&server, &["partitions", "plain"]);
     assert!(!out.status.success());
+}
+
+/// A new version of a partitioned projection is built beside the running
+/// one (blue/green) and swapped in once caught up, its partitions rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_of_a_partitioned_projection_rebuilds_beside_and_swaps_in() {
+    let dir = hume_tests::temp_dir();
+    let server = TestServer::start(dir.path().join("data"));
+    let api = Api::new(&server);
+    for s in 0..5 {
+        api.append(
+            &format!("kv-{s}"),
+            &[("add", json!({"key": "a", "value": s}))],
+        )
+        .await;
+    }
+    let options = json!({"partition_by": "stream"});
+    api.deploy("kvb", KV_WASM, &["kv-*"], options.clone()).await;
+    caught_up(&api, "kvb", "kv-0").await;
+    let wasm = crate::common::variant(&hume_tests::read_wasm(KV_WASM), "v2");
+    let (code, v) = api
+        .deploy_raw("kvb", &wasm, &["kv-*"], options, false)
+        .await;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["status"], json!("building"));
+    let new_hash = v["plugin_hash"].clone();
+    api.wait_status("kvb", "swapped in", |s| s["plugin_hash"] == new_hash)
+        .await;
+    caught_up(&api, "kvb", "kv-4").await;
+    let state: Value =
+        serde_json::from_str(&cli_ok(&server, &["state", "kvb", "--partition", "kv-4"])).unwrap();
+    assert_eq!(state, json!({"a": 4}));
+    let status = api.status("kvb").await;
+    assert_eq!(status["partitions"]["count"], json!(5), "{status}");
 }
