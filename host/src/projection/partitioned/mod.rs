@@ -83,6 +83,9 @@ pub(crate) struct PartitionedActor {
     waiters: Vec<(u64, Command)>,
     unkeyed_skipped: u64,
     next_poll: TokioInstant,
+    /// The next page, read while the previous one was folded: (where it
+    /// starts, the page).
+    prefetched: Option<(u64, crate::log::Page)>,
 }
 
 impl PartitionedActor {
@@ -114,6 +117,7 @@ impl PartitionedActor {
             waiters: Vec::new(),
             unkeyed_skipped: 0,
             next_poll: TokioInstant::now(),
+            prefetched: None,
         };
         let join = tokio::spawn(actor.run().instrument(span));
         (tx, join)
@@ -298,16 +302,21 @@ impl PartitionedActor {
     /// Read one page, fold its groups in parallel, then move the cursor.
     async fn step(&mut self) {
         let options = &self.cfg.version.options;
-        let page = match self
-            .cfg
-            .feed
-            .read(
-                self.cursor.next(),
-                &self.cfg.follow,
-                options.batch_size as usize,
-            )
-            .await
-        {
+        let next = self.cursor.next();
+        let prefetched = match self.prefetched.take() {
+            Some((from, page)) if from == next => Some(Ok(page)),
+            _ => None,
+        };
+        let read = match prefetched {
+            Some(page) => page,
+            None => {
+                self.cfg
+                    .feed
+                    .read(next, &self.cfg.follow, options.batch_size as usize)
+                    .await
+            }
+        };
+        let page = match read {
             Ok(page) => page,
             Err(err) => {
                 warn!(error = %err, "reading the log failed; retrying at the next poll");
@@ -366,7 +375,26 @@ impl PartitionedActor {
         let mut skipped = 0;
         let mut last = self.cursor.offset();
         if !jobs.is_empty() {
-            let Some(done) = work::fold_all(&self.folding, jobs, self.cfg.workers).await else {
+            // Read the next page while this one folds (the log only grows:
+            // it stays valid; skipped positions are dropped when it is used).
+            let ahead = upto + 1;
+            let prefetch = async {
+                match fault.is_none() && ahead <= self.cfg.feed.end() {
+                    true => self
+                        .cfg
+                        .feed
+                        .read(ahead, &self.cfg.follow, options.batch_size as usize)
+                        .await
+                        .ok(),
+                    false => None,
+                }
+            };
+            let (done, page) = tokio::join!(
+                work::fold_all(&self.folding, jobs, self.cfg.workers),
+                prefetch
+            );
+            self.prefetched = page.map(|p| (ahead, p));
+            let Some(done) = done else {
                 self.next_poll = TokioInstant::now() + self.catch_up_after();
                 return;
             };
