@@ -15,9 +15,15 @@
 //!   server RSS and memory mappings, the time to restart them all, and the
 //!   append-to-visible latency of a hibernated projection (p50/p99).
 //!
-//! `cargo bench -p hume-tests --bench projection` runs all three. Sizes:
-//! `HUME_BENCH_PARTS=a,b,c`, `HUME_BENCH_EVENTS` (a), `HUME_BENCH_ROUNDS`
-//! (b), `HUME_BENCH_PROJECTIONS` and `HUME_BENCH_FANOUT_EVENTS` (c).
+//! - (d) partitioned rebuild: see [`partitioned`].
+//!
+//! `cargo bench -p hume-tests --bench projection` runs all four. Sizes:
+//! `HUME_BENCH_PARTS=a,b,c,d`, `HUME_BENCH_EVENTS` (a), `HUME_BENCH_ROUNDS`
+//! (b), `HUME_BENCH_PROJECTIONS` and `HUME_BENCH_FANOUT_EVENTS` (c),
+//! `HUME_BENCH_PARTITIONED_EVENTS` and `HUME_BENCH_PARTITIONED_STREAMS` (d).
+
+#[path = "projection/partitioned.rs"]
+mod partitioned;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -487,7 +493,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let parts = std::env::var("HUME_BENCH_PARTS").unwrap_or_else(|_| "a,b,c".into());
+    let parts = std::env::var("HUME_BENCH_PARTS").unwrap_or_else(|_| "a,b,c,d".into());
     // HUME_BENCH_DIR keeps the data directories (and the servers' logs).
     let temp = hume_tests::temp_dir();
     let dir = match std::env::var_os("HUME_BENCH_DIR") {
@@ -515,6 +521,9 @@ fn main() {
         }
         if parts.contains('c') {
             fanout(&dir).await;
+        }
+        if parts.contains('d') {
+            partitioned::partitioned(&dir).await;
         }
     });
 }

@@ -28,11 +28,14 @@ use crate::log::{EventLog, LogError};
 use crate::projection::Manager;
 use crate::storage::StorageErrorKind;
 
+mod deploy_limits;
 pub mod events;
 pub mod guard;
 pub mod history;
 pub mod logs;
+mod partitions;
 pub mod plugins;
+mod projection_errors;
 pub mod projections;
 pub mod server;
 #[cfg(test)]
@@ -106,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .merge(events::routes())
         .merge(projections::routes())
+        .merge(partitions::routes())
         .merge(history::routes())
         .merge(logs::routes())
         .merge(plugins::routes())

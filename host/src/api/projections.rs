@@ -18,6 +18,8 @@
 //! - `GET /projections` → `{"projections": [status...]}`
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
+//!   (partitioned projections: `partition=KEY` or `all=true`, see
+//!   [`super::partitions`])
 //! - `GET /projections/{name}/snapshot?dirty=&timeout_ms=` → `{"offset", "state"}`
 //! - `POST /projections/{name}/query?dirty=&timeout_ms=` (body: the request,
 //!   JSON by convention) → the plugin's answer
@@ -50,14 +52,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+pub use super::deploy_limits::DeployMaximums;
 use super::{
     manager, plugin_bytes, position, state_value, ApiError, AppState, BodyBytes, JsonBody,
 };
 use crate::log::coverage::Coverage;
-use crate::plugin::PluginError;
 use crate::projection::{
-    telemetry, DeployRequest, ProjectionError, ProjectionOptions, StateView, Wait,
-    DEFAULT_READ_TIMEOUT,
+    telemetry, DeployRequest, ProjectionOptions, StateView, Wait, DEFAULT_READ_TIMEOUT,
 };
 
 /// Largest deploy request (a base64 plugin of up to ~96 MiB).
@@ -80,153 +81,6 @@ pub fn routes() -> Router<AppState> {
         .route("/projections/{name}/take-snapshot", post(take_snapshot))
         .route("/projections/{name}/{command}", post(command))
         .route("/metrics", get(metrics))
-}
-
-impl From<ProjectionError> for ApiError {
-    fn from(err: ProjectionError) -> ApiError {
-        let status = match &err {
-            ProjectionError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ProjectionError::AlreadyDeployed { .. }
-            | ProjectionError::Faulted { .. }
-            | ProjectionError::Stopped { .. }
-            | ProjectionError::Conflict(_)
-            | ProjectionError::Wake { .. } => StatusCode::CONFLICT,
-            ProjectionError::Invalid(_) => StatusCode::BAD_REQUEST,
-            ProjectionError::NotYet { .. } => StatusCode::CONFLICT,
-            ProjectionError::Position(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ProjectionError::Streams(_) => StatusCode::BAD_REQUEST,
-            ProjectionError::Load(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ProjectionError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProjectionError::Plugin { source, .. } => match source {
-                PluginError::QueryRejected { .. } => StatusCode::BAD_REQUEST,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            },
-            ProjectionError::Gone { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ProjectionError::Log(_)
-            | ProjectionError::Snapshot(_)
-            | ProjectionError::Records(_) => {
-                tracing::error!(error = %err, "projection runtime failure");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let mut api = ApiError::new(status, error_chain(&err));
-        match &err {
-            ProjectionError::Streams(_) => api.field = Some("streams".into()),
-            ProjectionError::Load(_) => api.field = Some("plugin".into()),
-            _ => {}
-        }
-        api
-    }
-}
-
-/// The error and its causes, `: `-separated (as the CLI prints them).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
-/// The most a deploy may ask for in each per-projection limit (set by
-/// `hume serve --max-call-timeout / --max-memory / --max-snapshot /
-/// --max-batch-size`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeployMaximums {
-    /// Largest `call_timeout_ms`.
-    pub call_timeout_ms: u64,
-    /// Largest `max_memory_bytes`.
-    pub max_memory_bytes: u64,
-    /// Largest `max_snapshot_bytes`.
-    pub max_snapshot_bytes: u64,
-    /// Largest `batch_size`.
-    pub batch_size: u32,
-}
-
-impl Default for DeployMaximums {
-    fn default() -> Self {
-        DeployMaximums {
-            call_timeout_ms: 60_000,
-            max_memory_bytes: 1 << 30,
-            max_snapshot_bytes: 256 << 20,
-            batch_size: 10_000,
-        }
-    }
-}
-
-impl DeployMaximums {
-    /// A limit left at its default gets the server's maximum when that is
-    /// lower: a server started with `--max-memory 128M` deploys a
-    /// projection that does not ask for more at 128 MiB.
-    pub fn fit_defaults(&self, options: &mut ProjectionOptions) {
-        let defaults = ProjectionOptions::default();
-        if options.call_timeout_ms == defaults.call_timeout_ms {
-            options.call_timeout_ms = options.call_timeout_ms.min(self.call_timeout_ms);
-        }
-        if options.max_memory_bytes == defaults.max_memory_bytes {
-            options.max_memory_bytes = options.max_memory_bytes.min(self.max_memory_bytes);
-        }
-        if options.max_snapshot_bytes == defaults.max_snapshot_bytes {
-            options.max_snapshot_bytes = options.max_snapshot_bytes.min(self.max_snapshot_bytes);
-        }
-        if options.batch_size == defaults.batch_size {
-            options.batch_size = options.batch_size.min(self.batch_size);
-        }
-    }
-
-    /// Check deploy options against the maximums: a 400 naming the first
-    /// option over its maximum, the maximum and the server flag that sets it.
-    pub fn check(&self, options: &ProjectionOptions) -> Result<(), ApiError> {
-        let checks: [(&str, u64, u64, &str, &str); 4] = [
-            (
-                "call_timeout_ms",
-                options.call_timeout_ms,
-                self.call_timeout_ms,
-                "ms",
-                "--max-call-timeout",
-            ),
-            (
-                "max_memory_bytes",
-                options.max_memory_bytes,
-                self.max_memory_bytes,
-                "bytes",
-                "--max-memory",
-            ),
-            (
-                "max_snapshot_bytes",
-                options.max_snapshot_bytes,
-                self.max_snapshot_bytes,
-                "bytes",
-                "--max-snapshot",
-            ),
-            (
-                "batch_size",
-                u64::from(options.batch_size),
-                u64::from(self.batch_size),
-                "events",
-                "--max-batch-size",
-            ),
-        ];
-        for (name, asked, max, unit, flag) in checks {
-            if asked > max {
-                let field = format!("options.{name}");
-                return Err(ApiError::bad_field(
-                    field.clone(),
-                    format!(
-                        "`{field}` asks for {asked} {unit}, over this server's maximum of {max} \
-                         {unit} (`hume serve {flag}`): ask for at most {max}; nothing was deployed"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Body of `POST /projections`.
@@ -340,6 +194,12 @@ pub struct ReadQuery {
     /// examined `at` yet, instead of waiting.
     #[serde(default)]
     pub no_wait: bool,
+    /// Partitioned projections: read this partition.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Partitioned projections, `state` only: every partition as NDJSON.
+    #[serde(default)]
+    pub all: bool,
 }
 
 impl ReadQuery {
@@ -375,7 +235,7 @@ pub(super) fn parse_query(
             "query",
             format!(
                 "{}; use dirty=true|false, pointer=/json/pointer, timeout_ms=N, sync=true|false, \
-                 at=POSITION, no_wait=true|false",
+                 at=POSITION, no_wait=true|false, partition=KEY, all=true|false",
                 e.body_text()
             ),
         )
@@ -390,6 +250,12 @@ fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
 /// A read at `at` (time travel) or of the live state.
 async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateView, ApiError> {
     let manager = manager(app)?;
+    if let Some(key) = &q.partition {
+        no_at_with_partition(q)?;
+        return Ok(manager
+            .read_partition(name, key, !q.dirty, q.timeout())
+            .await?);
+    }
     Ok(match q.at()? {
         Some(at) => {
             let view = manager.state_at(name, at, q.wait()).await?;
@@ -403,12 +269,33 @@ async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateVie
     })
 }
 
+/// Time travel of one partition is not there yet: say so.
+fn no_at_with_partition(q: &ReadQuery) -> Result<(), ApiError> {
+    match &q.at {
+        Some(_) => Err(ApiError::bad_field(
+            "at",
+            "time travel (at=N) of one partition is not available yet: read the current \
+             state of the partition without at",
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn state(
     State(app): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
+    if q.all {
+        if q.partition.is_some() || q.pointer.is_some() || q.at.is_some() {
+            return Err(ApiError::bad_field(
+                "all",
+                "all=true reads every partition whole: drop partition, pointer and at",
+            ));
+        }
+        return super::partitions::all_states(&app, &name, !q.dirty, q.timeout()).await;
+    }
     let view = read_view(&app, &name, &q).await?;
     let value = state_json(&view)?;
     let value = match &q.pointer {
@@ -436,7 +323,7 @@ async fn snapshot(
     q: Result<Query<ReadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
-    if let Some(at) = q.at()? {
+    if let (Some(at), None) = (q.at()?, &q.partition) {
         // Time travel also says how the state was reached.
         let view = manager(&app)?.state_at(&name, at, q.wait()).await?;
         let state = state_value(&view.state, view.json)?;
@@ -462,6 +349,13 @@ async fn query(
 ) -> Result<Response, ApiError> {
     let q = parse_query(q)?;
     let manager = manager(&app)?;
+    if let Some(key) = &q.partition {
+        no_at_with_partition(&q)?;
+        let answer = manager
+            .query_partition(&name, key, body.to_vec(), !q.dirty, q.timeout())
+            .await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response());
+    }
     let answer = match q.at()? {
         Some(at) => {
             manager
@@ -509,6 +403,9 @@ struct CommandQuery {
     /// `reset` only: keep the positions stepped over with `skip`.
     #[serde(default)]
     keep_skips: bool,
+    /// `reset`, `resume`, `skip` of one partition of a partitioned projection.
+    #[serde(default)]
+    partition: Option<String>,
 }
 
 async fn command(
@@ -519,10 +416,16 @@ async fn command(
     let Query(q) = q.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("bad query string: {e}; the only flag is `keep_skips=true` (for reset)"),
+            format!(
+                "bad query string: {e}; the flags are `keep_skips=true` (reset) and \
+                 `partition=KEY` (reset, resume, skip of one partition)"
+            ),
         )
     })?;
     let manager = manager(&app)?;
+    if let Some(key) = &q.partition {
+        return super::partitions::command(manager, &name, &command, key).await;
+    }
     match command.as_str() {
         "stop" => manager.stop(&name).await?,
         "start" => manager.start_projection(&name).await?,

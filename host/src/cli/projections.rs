@@ -15,6 +15,7 @@ use hume::snapshot::Retention;
 use reqwest::Method;
 
 use super::client::Client;
+use super::follows::{local_glob_warnings, print_follows};
 use super::output::print_json;
 use super::Context;
 
@@ -66,15 +67,21 @@ pub enum Command {
     /// Show a projection's recent log lines: what its plugin logged or
     /// printed, and its lifecycle (ready, caught up, snapshots, faults).
     Logs(super::logs::LogsArgs),
-    /// Drop a projection's state and snapshots and rebuild it from its start.
+    /// Drop a projection's state and snapshots and rebuild it from its start
+    /// (--partition KEY: only that partition, from the log).
     ///
     /// The positions stepped over with `hume skip` are forgotten (the rebuild
     /// applies them again) unless --keep-skips is given.
     Reset(ResetArgs),
-    /// Retry the event a faulted projection stopped at.
-    Resume(NameArg),
-    /// Step over the event a faulted projection stopped at (recorded).
-    Skip(NameArg),
+    /// Retry the event a faulted projection stopped at (--partition KEY: a
+    /// faulted partition, which then folds its events up to the others).
+    Resume(RepairArgs),
+    /// Step over the event a faulted projection stopped at (recorded;
+    /// --partition KEY: the event a faulted partition stopped at).
+    Skip(RepairArgs),
+    /// List the partitions of a partitioned projection, by key, with their
+    /// last position and event count (paged; --faulted: only faulted ones).
+    Partitions(super::partitions::PartitionsArgs),
 }
 
 /// `hume reset`.
@@ -82,6 +89,10 @@ pub enum Command {
 pub struct ResetArgs {
     /// The projection.
     pub name: String,
+    /// Only this partition of a partitioned projection (refolded from the
+    /// log up to the others).
+    #[arg(long, value_name = "KEY", conflicts_with = "keep_skips")]
+    pub partition: Option<String>,
     /// Keep stepping over the positions skipped so far.
     #[arg(long)]
     pub keep_skips: bool,
@@ -92,6 +103,16 @@ pub struct ResetArgs {
 pub struct NameArg {
     /// The projection.
     pub name: String,
+}
+
+/// A projection name and, for a partitioned projection, one partition.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The projection.
+    pub name: String,
+    /// Only this partition of a partitioned projection.
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
 }
 
 /// Arguments of `hume deploy`.
@@ -169,6 +190,19 @@ pub struct DeployArgs {
     /// goes on catching up in the background).
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     pub wait_timeout: Option<u64>,
+    /// One state per partition instead of one for the projection: `stream`
+    /// (one per stream), `category` (one per stream name before its last
+    /// `-`) or a JSON pointer into the event data such as `/account` (one per
+    /// value found there: strings as they are, numbers and booleans as JSON
+    /// text). An event without a key faults the projection (strict) or is
+    /// skipped and counted (--no-strict). Read with `hume state NAME
+    /// --partition KEY` or `--all`; list with `hume partitions NAME`.
+    #[arg(long, value_name = "MODE", verbatim_doc_comment)]
+    pub partition_by: Option<String>,
+    /// With --partition-by: how many partitions fold at once (default: the
+    /// server's cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<u32>,
 }
 
 /// What `POST /projections` answers.
@@ -178,60 +212,6 @@ struct DeployReply {
     outcome: DeployOutcome,
     #[serde(default)]
     follows: Option<Coverage>,
-}
-
-/// The streams and categories a deploy follows, with today's counts.
-fn print_follows(follows: &Coverage) {
-    for e in &follows.entries {
-        let what = match e.kind.as_str() {
-            "all" => "every stream".to_string(),
-            "category" => format!("category `{}`", e.entry),
-            _ => format!("stream `{}`", e.entry),
-        };
-        let streams = if e.kind == "stream" {
-            String::new()
-        } else {
-            format!("{} stream{}, ", e.streams, plural(e.streams))
-        };
-        println!(
-            "  follows {what}: {streams}{} event{} today",
-            e.events,
-            plural(e.events)
-        );
-    }
-    println!(
-        "  in all: {} event{} in {} stream{} match today",
-        follows.events,
-        plural(follows.events),
-        follows.streams,
-        plural(follows.streams)
-    );
-    for warning in &follows.warnings {
-        eprintln!("warning: {warning}");
-    }
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// `--stream` values that are also files here: an unquoted `cart-*` that
-/// the shell replaced by the names of matching files.
-fn local_glob_warnings(streams: &[String]) -> Vec<String> {
-    streams
-        .iter()
-        .filter(|s| !s.contains('*') && std::path::Path::new(s.as_str()).exists())
-        .map(|s| {
-            format!(
-                "--stream `{s}` is also the name of a file in the current directory: if you \
-                 typed a pattern, the shell expanded it; quote it (--stream 'cart-*')"
-            )
-        })
-        .collect()
 }
 
 /// `64M`, `1G`, `65536`.
@@ -266,6 +246,13 @@ pub struct StateArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub at: AtArgs,
+    /// Partitioned projections: the state of this partition.
+    #[arg(long, value_name = "KEY", conflicts_with = "all")]
+    pub partition: Option<String>,
+    /// Partitioned projections: every partition, one JSON line each
+    /// (`{"partition": KEY, "state": ...}`).
+    #[arg(long, conflicts_with_all = ["pointer", "at"])]
+    pub all: bool,
 }
 
 /// Time travel: read as of a log position.
@@ -296,6 +283,10 @@ impl AtArgs {
 pub struct SnapshotArgs {
     /// The projection.
     pub name: String,
+    /// Partitioned projections: this partition (`offset` is the position of
+    /// its last event).
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
     /// Answer at once, without catching up first.
     #[arg(long)]
     pub dirty: bool,
@@ -313,6 +304,9 @@ pub struct QueryArgs {
     pub name: String,
     /// The request, e.g. '{"account": "42"}'.
     pub request: String,
+    /// Partitioned projections: ask over this partition's state.
+    #[arg(long, value_name = "KEY")]
+    pub partition: Option<String>,
     /// Answer at once, without catching up first.
     #[arg(long)]
     pub dirty: bool,
@@ -352,6 +346,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             println!("undeployed {}", a.name);
             Ok(ExitCode::SUCCESS)
         }
+        Command::State(a) if a.all => {
+            super::partitions::print_all(&client, &a.name, a.dirty, a.timeout).await
+        }
         Command::State(a) => {
             let mut q = vec![
                 ("dirty", a.dirty.to_string()),
@@ -359,6 +356,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             ];
             if let Some(p) = a.pointer {
                 q.push(("pointer", p));
+            }
+            if let Some(k) = a.partition {
+                q.push(("partition", k));
             }
             a.at.push(&mut q);
             let state: serde_json::Value = client
@@ -371,6 +371,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
                 ("dirty", a.dirty.to_string()),
                 ("timeout_ms", a.timeout.to_string()),
             ];
+            if let Some(k) = a.partition {
+                q.push(("partition", k));
+            }
             a.at.push(&mut q);
             let snap: serde_json::Value = client
                 .get_json(&["projections", &a.name, "snapshot"], &q)
@@ -382,6 +385,9 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             url.query_pairs_mut()
                 .append_pair("dirty", &a.dirty.to_string())
                 .append_pair("timeout_ms", &a.timeout.to_string());
+            if let Some(k) = &a.partition {
+                url.query_pairs_mut().append_pair("partition", k);
+            }
             let mut at = Vec::new();
             a.at.push(&mut at);
             for (k, v) in at {
@@ -428,6 +434,13 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => super::logs::logs(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
+        Command::Reset(a) if a.partition.is_some() => {
+            let repair = RepairArgs {
+                name: a.name,
+                partition: a.partition,
+            };
+            super::partitions::repair(&client, repair, "reset").await
+        }
         Command::Reset(a) => {
             let mut url = client.endpoint(&["projections", &a.name, "reset"]);
             if a.keep_skips {
@@ -439,12 +452,13 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             println!("{}: reset done{kept}", a.name);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Resume(a) => lifecycle(&client, &a.name, "resume").await,
-        Command::Skip(a) => lifecycle(&client, &a.name, "skip").await,
+        Command::Resume(a) => super::partitions::repair(&client, a, "resume").await,
+        Command::Skip(a) => super::partitions::repair(&client, a, "skip").await,
+        Command::Partitions(a) => super::partitions::list(&client, a).await,
     }
 }
 
-async fn lifecycle(client: &Client, name: &str, what: &str) -> anyhow::Result<ExitCode> {
+pub(super) async fn lifecycle(client: &Client, name: &str, what: &str) -> anyhow::Result<ExitCode> {
     let answer: serde_json::Value = client
         .post_bytes(&["projections", name, what], Vec::new())
         .await?;
@@ -480,6 +494,8 @@ async fn deploy(client: &Client, args: DeployArgs) -> anyhow::Result<ExitCode> {
     if let Some(v) = args.batch_size {
         options.batch_size = v;
     }
+    options.partition_by = args.partition_by.clone();
+    options.workers = args.workers;
     let body = serde_json::json!({
         "name": args.name,
         "plugin": base64::engine::general_purpose::STANDARD.encode(&wasm),

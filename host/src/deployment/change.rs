@@ -5,8 +5,9 @@
 //!   cadence and store, history, batch size, the catch-up poll) apply **in
 //!   place**: the running version keeps its state and offset.
 //! - Options that do (the streams followed, where it starts, strictness
-//!   about unknown events) make a **new version**, built beside the running
-//!   one and swapped in when it has caught up, as for a new plugin.
+//!   about unknown events, how it is partitioned) make a **new version**,
+//!   built beside the running one and swapped in when it has caught up, as
+//!   for a new plugin.
 //!
 //! `hume deploy --help` and the README list the same two groups.
 
@@ -26,7 +27,7 @@ pub enum Change {
 }
 
 /// The options that change the fold, as `hume deploy --help` names them.
-pub const FOLD_OPTIONS: &[&str] = &["streams", "start_from", "strict"];
+pub const FOLD_OPTIONS: &[&str] = &["streams", "start_from", "strict", "partition_by"];
 
 /// Compare a running version with a redeploy's streams and options.
 pub fn classify(
@@ -44,6 +45,14 @@ pub fn classify(
     }
     if old.strict != options.strict {
         fold.push("strict");
+    }
+    if old.partition_by != options.partition_by {
+        fold.push("partition_by");
+    }
+    // A partitioned projection snapshots only what changed: its states
+    // cannot move to another store in place.
+    if old.partition_by.is_some() && old.snapshot_store != options.snapshot_store {
+        fold.push("snapshot_store");
     }
     if !fold.is_empty() {
         return Change::NewVersion(fold);
@@ -87,6 +96,7 @@ pub fn classify(
         "snapshot_history",
         old.snapshot_history != options.snapshot_history,
     );
+    differs("workers", old.workers != options.workers);
     if in_place.is_empty() {
         Change::Nothing
     } else {

@@ -5,7 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::partition::{PartitionBy, PartitionByError};
 use crate::snapshot::Retention;
+
+/// Most partitions a partitioned projection folds at once.
+pub const MAX_WORKERS: u32 = 256;
 
 /// Default wall time of one plugin call, ms.
 pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 5_000;
@@ -90,6 +94,14 @@ pub struct ProjectionOptions {
     pub batch_size: u32,
     /// Which snapshots of the history to keep (time travel).
     pub snapshot_history: Retention,
+    /// Partitioned projection: one state per `stream`, `category` or value
+    /// at a JSON pointer (`/account`); `None`: one state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<String>,
+    /// Partitioned projection: how many partitions fold at once (`None`:
+    /// the server's cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
 }
 
 impl Default for ProjectionOptions {
@@ -106,6 +118,8 @@ impl Default for ProjectionOptions {
             max_snapshot_bytes: DEFAULT_MAX_SNAPSHOT_BYTES,
             batch_size: 512,
             snapshot_history: Retention::default(),
+            partition_by: None,
+            workers: None,
         }
     }
 }
@@ -125,7 +139,36 @@ impl ProjectionOptions {
         if self.max_memory_bytes < 1 << 16 {
             return Err("max_memory must be at least 64 KiB (one wasm page)".into());
         }
+        self.partitioning().map_err(|e| e.to_string())?;
+        match self.workers {
+            Some(0) => {
+                return Err(
+                    "--workers (options.workers) must be at least 1: give the number of \
+                     partitions to fold at once, or leave it out for one per core"
+                        .into(),
+                )
+            }
+            Some(n) if n > MAX_WORKERS => {
+                return Err(format!(
+                    "--workers (options.workers) is {n}, over the maximum of {MAX_WORKERS}"
+                ))
+            }
+            Some(_) if self.partition_by.is_none() => {
+                return Err("--workers (options.workers) only applies to a partitioned \
+                     projection: add --partition-by stream|category|/json/pointer, or drop it"
+                    .into())
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// How the projection is partitioned, if it is.
+    pub fn partitioning(&self) -> Result<Option<PartitionBy>, PartitionByError> {
+        self.partition_by
+            .as_deref()
+            .map(PartitionBy::parse)
+            .transpose()
     }
 }
 

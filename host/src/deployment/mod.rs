@@ -4,8 +4,11 @@
 
 pub mod change;
 pub mod config;
+pub mod partition;
 
 use futures::future::BoxFuture;
+
+pub use partition::{PartitionBy, PartitionByError};
 
 pub use config::{
     validate_name, DeploymentRecord, ProjectionOptions, SnapshotStoreKind, StartFrom, VersionRecord,

@@ -117,6 +117,57 @@ pub enum ProjectionError {
         /// How far it has examined the log.
         scanned: u64,
     },
+    /// A whole-state read or query of a partitioned projection.
+    #[error(
+        "projection `{name}` is partitioned by {by}: read one partition with --partition KEY \
+         (HTTP: partition=KEY) or every partition with --all (HTTP: all=true); \
+         `hume partitions {name}` lists the keys"
+    )]
+    PartitionRequired {
+        /// The projection.
+        name: String,
+        /// How it is partitioned.
+        by: String,
+    },
+    /// No partition has this key.
+    #[error(
+        "projection `{name}` has no partition `{key}` (no event of it has been folded): \
+         `hume partitions {name}` lists the keys it has"
+    )]
+    NoPartition {
+        /// The projection.
+        name: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// A partition read of a projection that has one state.
+    #[error(
+        "projection `{name}` is not partitioned: read it without --partition/--all \
+         (deploy with --partition-by to get one state per stream, category or key)"
+    )]
+    NotPartitioned {
+        /// The projection.
+        name: String,
+    },
+    /// The partition is faulted; a consistent read cannot catch up past it.
+    #[error(
+        "partition `{key}` of projection `{name}` is faulted at position {position} (kind \
+         `{kind}`): {error}. Other partitions keep folding: fix the plugin and `hume resume \
+         {name} --partition {key}`, step over the event with `hume skip {name} --partition \
+         {key}`, or read with --dirty"
+    )]
+    PartitionFaulted {
+        /// The projection.
+        name: String,
+        /// The partition.
+        key: String,
+        /// Position of the event it stopped at.
+        position: u64,
+        /// Kind of that event.
+        kind: String,
+        /// What went wrong.
+        error: String,
+    },
     /// A hibernated projection could not be brought back from its state.
     #[error(
         "projection `{name}` could not be woken from hibernation: restoring its state at \

@@ -12,6 +12,7 @@ pub mod error;
 mod feed;
 pub mod instances;
 pub mod manager;
+mod partitioned;
 pub mod status;
 pub mod telemetry;
 pub mod travel;
@@ -28,7 +29,8 @@ pub use manager::{
     DeployOutcome, DeployRequest, Manager, ManagerOptions, DEFAULT_HIBERNATE_AFTER,
     DEFAULT_READ_TIMEOUT,
 };
-pub use status::{Fault, ProjectionStatus, RunState, SnapshotInfo};
+pub use partitioned::{ListQuery, PartitionInfo, PartitionPage};
+pub use status::{Fault, PartitionsStatus, ProjectionStatus, RunState, SnapshotInfo};
 pub use travel::{limits_of, TravelView};
 
 pub use fold::{

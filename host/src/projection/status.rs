@@ -122,6 +122,25 @@ pub struct ProjectionStatus {
     /// A new version being built beside this one (blue/green).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<ProjectionStatus>>,
+    /// A partitioned projection's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<PartitionsStatus>,
+}
+
+/// What status shows of a partitioned projection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PartitionsStatus {
+    /// `stream`, `category` or the JSON pointer.
+    pub by: String,
+    /// Partitions folded at once.
+    pub workers: u32,
+    /// Partitions.
+    pub count: u64,
+    /// Faulted partitions (`hume partitions NAME --faulted` lists them).
+    pub faulted: u64,
+    /// Events without a partition key skipped (`--no-strict`) since the
+    /// process started.
+    pub unkeyed_skipped: u64,
 }
 
 /// Counters the actor updates and status reads.
@@ -137,6 +156,8 @@ pub(crate) struct Live {
     pub fault: Option<Fault>,
     pub last_error: Option<String>,
     pub snapshots_paused: Option<String>,
+    /// Set for a partitioned projection.
+    pub partitions: Option<PartitionsStatus>,
     /// Where the projection stood (scanned) and when (ms) at the last error.
     error_at: (u64, u64),
     /// (when, applied) samples for the rate: the oldest kept is ≤ ~10 s old.
@@ -159,6 +180,7 @@ impl Live {
             fault: None,
             last_error: None,
             snapshots_paused: None,
+            partitions: None,
             error_at: (0, 0),
             rate_window: std::collections::VecDeque::new(),
         }
@@ -250,6 +272,7 @@ impl Live {
             snapshots_paused: self.snapshots_paused.clone(),
             error: self.current_error(),
             pending: None,
+            partitions: self.partitions.clone(),
         }
     }
 }

@@ -10,12 +10,14 @@
 //! its [`Retention`] asks for: a reader sees the old set or the new one,
 //! never an offset of one with the state of another.
 
+mod partitions;
 mod retention;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+pub use partitions::{decode_partition, encode_partition, PartitionRecord, PartitionedSnapshot};
 pub use retention::{Retention, RetentionParseError};
 
 use crate::storage::StorageError;
@@ -84,6 +86,17 @@ pub enum SnapshotError {
         /// What was wrong with it.
         reason: &'static str,
     },
+    /// The store cannot keep what was asked of it.
+    #[error(
+        "snapshot store, `{key}`: this store does not keep {what}; deploy with the durable or \
+         the memory snapshot store"
+    )]
+    Unsupported {
+        /// The snapshot key.
+        key: String,
+        /// What it cannot keep.
+        what: &'static str,
+    },
 }
 
 /// A place to keep the snapshots of each projection version, newest and
@@ -120,8 +133,37 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// Every retained snapshot under `key`, oldest first, without states.
     fn list<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<SnapshotMeta>, SnapshotError>>;
 
-    /// Forget every snapshot under `key` (no error when there is none).
+    /// Forget every snapshot under `key`, partitions included (no error
+    /// when there is none).
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), SnapshotError>>;
+
+    /// Partitioned projections: write `head` (offset and scanned; its
+    /// state is ignored) and the `changed` partitions under `key` in ONE
+    /// atomic write. Partitions not given keep their records.
+    fn save_partitions<'a>(
+        &'a self,
+        key: &'a str,
+        head: StoredSnapshot,
+        changed: Vec<PartitionRecord>,
+    ) -> BoxFuture<'a, Result<(), SnapshotError>> {
+        let _ = (head, changed);
+        Box::pin(std::future::ready(Err(SnapshotError::Unsupported {
+            key: key.to_string(),
+            what: "partitioned projections",
+        })))
+    }
+
+    /// Partitioned projections: the head and every partition under `key`,
+    /// as one consistent read; `None` when nothing was saved.
+    fn load_partitions<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PartitionedSnapshot>, SnapshotError>> {
+        Box::pin(std::future::ready(Err(SnapshotError::Unsupported {
+            key: key.to_string(),
+            what: "partitioned projections",
+        })))
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -12,6 +12,7 @@ mod follows;
 mod hibernation;
 mod history;
 mod logs;
+mod partitioned;
 mod redeploy;
 mod snapshots;
 mod status_table;

@@ -6,7 +6,10 @@ use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
-use crate::snapshot::{Retention, SnapshotError, SnapshotMeta, SnapshotStore, StoredSnapshot};
+use crate::snapshot::{
+    PartitionRecord, PartitionedSnapshot, Retention, SnapshotError, SnapshotMeta, SnapshotStore,
+    StoredSnapshot,
+};
 
 /// Snapshots kept in process memory: fast, and gone when the process exits
 /// (a projection using it rebuilds from its start after a restart).
@@ -14,7 +17,11 @@ use crate::snapshot::{Retention, SnapshotError, SnapshotMeta, SnapshotStore, Sto
 pub struct MemorySnapshots {
     /// key → offset → snapshot.
     snapshots: Mutex<HashMap<String, BTreeMap<u64, StoredSnapshot>>>,
+    /// Partitioned projections: key → (head, partition key → record).
+    partitioned: Mutex<HashMap<String, Partitioned>>,
 }
+
+type Partitioned = (StoredSnapshot, BTreeMap<String, PartitionRecord>);
 
 impl MemorySnapshots {
     fn with<T>(
@@ -82,7 +89,43 @@ impl SnapshotStore for MemorySnapshots {
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), SnapshotError>> {
         self.with(|all| all.remove(key));
+        self.partitioned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         ready(Ok(()))
+    }
+
+    fn save_partitions<'a>(
+        &'a self,
+        key: &'a str,
+        head: StoredSnapshot,
+        changed: Vec<PartitionRecord>,
+    ) -> BoxFuture<'a, Result<(), SnapshotError>> {
+        let mut all = self.partitioned.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = all
+            .entry(key.to_string())
+            .or_insert_with(|| (head.clone(), BTreeMap::new()));
+        entry.0 = StoredSnapshot {
+            state: Vec::new(),
+            ..head
+        };
+        for record in changed {
+            entry.1.insert(record.key.clone(), record);
+        }
+        ready(Ok(()))
+    }
+
+    fn load_partitions<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PartitionedSnapshot>, SnapshotError>> {
+        let all = self.partitioned.lock().unwrap_or_else(|p| p.into_inner());
+        let found = all.get(key).map(|(head, parts)| PartitionedSnapshot {
+            head: head.clone(),
+            partitions: parts.values().cloned().collect(),
+        });
+        ready(Ok(found))
     }
 }
 
@@ -134,5 +177,32 @@ mod tests {
         assert_eq!(offsets, vec![5]);
         store.delete("p").await.unwrap();
         assert!(store.latest("p").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn partitions_keep_unchanged_records_and_go_with_delete() {
+        let store = MemorySnapshots::default();
+        let part = |key: &str, last| PartitionRecord {
+            key: key.into(),
+            last_position: last,
+            events: 1,
+            state: vec![last as u8],
+            fault: None,
+        };
+        assert!(store.load_partitions("p").await.unwrap().is_none());
+        store
+            .save_partitions("p", snap(2), vec![part("a", 1), part("b", 2)])
+            .await
+            .unwrap();
+        store
+            .save_partitions("p", snap(5), vec![part("b", 5)])
+            .await
+            .unwrap();
+        let loaded = store.load_partitions("p").await.unwrap().unwrap();
+        assert_eq!(loaded.head.offset, 5);
+        assert!(loaded.head.state.is_empty());
+        assert_eq!(loaded.partitions, vec![part("a", 1), part("b", 5)]);
+        store.delete("p").await.unwrap();
+        assert!(store.load_partitions("p").await.unwrap().is_none());
     }
 }

@@ -5,6 +5,7 @@
 mod db;
 mod deployments;
 mod log;
+mod partitions;
 mod reads;
 mod snapshots;
 mod space;

@@ -10,7 +10,8 @@ use super::blocking;
 use super::db::{Db, CF_SNAPSHOTS};
 use super::log::neutral;
 use crate::snapshot::{
-    decode, encode, Retention, SnapshotError, SnapshotMeta, SnapshotStore, StoredSnapshot,
+    decode, encode, PartitionRecord, PartitionedSnapshot, Retention, SnapshotError, SnapshotMeta,
+    SnapshotStore, StoredSnapshot,
 };
 
 /// Snapshots in RocksDB: `key 0x00 offset(BE)` → encoded record, so the
@@ -180,7 +181,8 @@ impl RocksSnapshots {
     fn delete_blocking(&self, key: &str) -> Result<(), SnapshotError> {
         let cf = self.db.cf(CF_SNAPSHOTS);
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range_cf(&cf, prefix(key), prefix_end(key));
+        // Plain records, and a partitioned projection's head and partitions.
+        batch.delete_range_cf(&cf, prefix(key), super::partitions::all_end(key));
         let result = self
             .db
             .raw()
@@ -249,6 +251,32 @@ impl SnapshotStore for RocksSnapshots {
         let owned = key.to_string();
         Box::pin(blocking(
             move || this.delete_blocking(&owned),
+            task_failed(key),
+        ))
+    }
+
+    fn save_partitions<'a>(
+        &'a self,
+        key: &'a str,
+        head: StoredSnapshot,
+        changed: Vec<PartitionRecord>,
+    ) -> BoxFuture<'a, Result<(), SnapshotError>> {
+        let db = self.db.clone();
+        let owned = key.to_string();
+        Box::pin(blocking(
+            move || super::partitions::save(&db, &owned, &head, &changed),
+            task_failed(key),
+        ))
+    }
+
+    fn load_partitions<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PartitionedSnapshot>, SnapshotError>> {
+        let db = self.db.clone();
+        let owned = key.to_string();
+        Box::pin(blocking(
+            move || super::partitions::load(&db, &owned),
             task_failed(key),
         ))
     }

@@ -55,6 +55,9 @@ impl Actor {
             Command::CatchUp => {
                 self.next_poll = TokioInstant::now();
             }
+            Command::Partitioned(pc) => pc.fail(ProjectionError::NotPartitioned {
+                name: self.cfg.name.clone(),
+            }),
             Command::TakeSnapshot { reply } => {
                 let r = self.persist().await;
                 let _ = reply.send(r);

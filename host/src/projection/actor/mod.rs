@@ -101,6 +101,8 @@ pub(crate) enum Command {
         snapshot: bool,
         reply: oneshot::Sender<()>,
     },
+    /// A request only a partitioned projection answers.
+    Partitioned(super::partitioned::PartitionCommand),
 }
 
 impl Command {

@@ -149,6 +149,14 @@ impl Manager {
     pub async fn deploy(&self, req: DeployRequest) -> Result<DeployOutcome, ProjectionError> {
         validate_name(&req.name).map_err(ProjectionError::Invalid)?;
         req.options.validate().map_err(ProjectionError::Invalid)?;
+        if req.keep_state && req.options.partition_by.is_some() {
+            return Err(ProjectionError::Invalid(
+                "--keep-state is not available for a partitioned projection (--partition-by): \
+                 deploy without --keep-state; the new version rebuilds its partitions from the \
+                 log beside the running one"
+                    .into(),
+            ));
+        }
         Selector::parse_patterns(&req.streams).map_err(ProjectionError::Streams)?;
         let plugin = self.load_plugin(req.wasm.clone()).await?;
         // Smoke test: the plugin must start from its initial state.

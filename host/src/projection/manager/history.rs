@@ -52,6 +52,13 @@ impl Manager {
         let entries = self.read_entries();
         let entry = entries.get(name).ok_or_else(|| not_found(name))?;
         let version = entry.active.version.clone();
+        if let Some(by) = &version.options.partition_by {
+            return Err(ProjectionError::Invalid(format!(
+                "projection `{name}` is partitioned by {by}: time travel (--at, diff, \
+                 snapshots) is not available for partitioned projections yet; read the current \
+                 state with --partition KEY"
+            )));
+        }
         Ok(Version {
             key: snapshot_key(name, &version.id()),
             store: self.store(version.options.snapshot_store),

@@ -24,11 +24,13 @@ use super::actor::{short, Actor, ActorConfig, Command, StateView};
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
 use super::instances::{InstanceBudget, DEFAULT_MAX_LIVE_INSTANCES};
+use super::partitioned::{PartitionedActor, PartitionedConfig};
 use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
 
 mod deploy;
 pub mod history;
 mod lifecycle;
+mod partitions;
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]
@@ -302,6 +304,38 @@ impl Manager {
             version.start_offset,
             skipped.clone(),
         )));
+        let partitioning = version
+            .options
+            .partitioning()
+            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
+        if let Some(by) = partitioning {
+            let workers = version.options.workers.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                |w| w as usize,
+            );
+            let (tx, join) = PartitionedActor::spawn(PartitionedConfig {
+                name: record.name.clone(),
+                key: snapshot_key(&record.name, &version.id()),
+                version: version.clone(),
+                plugin,
+                by,
+                workers,
+                follow: follow.clone(),
+                feed: self.inner.feed.clone(),
+                store: self.store(version.options.snapshot_store),
+                skipped: record.skipped.clone(),
+                stopped: record.stopped,
+                live: live.clone(),
+                caught_up,
+            });
+            return Ok(ActorHandle {
+                tx,
+                follow,
+                live,
+                version: version.clone(),
+                join,
+            });
+        }
         let (tx, join) = Actor::spawn(ActorConfig {
             name: record.name.clone(),
             key: snapshot_key(&record.name, &version.id()),
