@@ -131,7 +131,12 @@ impl Actor {
         if self.cfg.hibernate_after.is_none() || self.cfg.caught_up.is_some() {
             return false;
         }
-        let snapshot = match self.cfg.store.latest(&self.cfg.key).await {
+        // Bounded like builds: 100,000 projections starting at once must not
+        // read their snapshots all at the same time.
+        let permit = self.cfg.builds.clone().acquire_owned().await;
+        let latest = self.cfg.store.latest(&self.cfg.key).await;
+        drop(permit);
+        let snapshot = match latest {
             Ok(Some(s)) if s.plugin_hash == self.cfg.version.plugin_hash => s,
             _ => return false,
         };

@@ -102,7 +102,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<()>,
     },
     /// A request only a partitioned projection answers.
-    Partitioned(super::partitioned::PartitionCommand),
+    Partitioned(Box<super::partitioned::PartitionCommand>),
 }
 
 impl Command {

@@ -2,9 +2,32 @@
 //! (the skipped position recorded durably before the actor steps over it).
 
 use super::{not_found, Command, Manager};
+use crate::deployment::DeploymentRecord;
 use crate::projection::error::ProjectionError;
 
 impl Manager {
+    /// The record of `name` as it stands.
+    fn record_of(&self, name: &str) -> Result<DeploymentRecord, ProjectionError> {
+        self.read_entries()
+            .get(name)
+            .map(|e| e.record.clone())
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// Save a changed record durably, then make it the one in use (under
+    /// the `changes` lock, held by the caller).
+    async fn store_record(&self, record: DeploymentRecord) -> Result<(), ProjectionError> {
+        self.inner
+            .stores
+            .deployments
+            .save(record.clone(), None, Vec::new())
+            .await?;
+        if let Some(e) = self.write_entries().get_mut(&record.name) {
+            e.record = record;
+        }
+        Ok(())
+    }
+
     /// Stop applying events (durably: stays stopped across restarts).
     pub async fn stop(&self, name: &str) -> Result<(), ProjectionError> {
         self.set_stopped(name, true).await
@@ -17,20 +40,9 @@ impl Manager {
 
     async fn set_stopped(&self, name: &str, stopped: bool) -> Result<(), ProjectionError> {
         let _changes = self.inner.changes.lock().await;
-        let mut record = self
-            .read_entries()
-            .get(name)
-            .map(|e| e.record.clone())
-            .ok_or_else(|| not_found(name))?;
+        let mut record = self.record_of(name)?;
         record.stopped = stopped;
-        self.inner
-            .stores
-            .deployments
-            .save(record.clone(), None, Vec::new())
-            .await?;
-        if let Some(e) = self.write_entries().get_mut(name) {
-            e.record = record;
-        }
+        self.store_record(record).await?;
         if stopped {
             self.ask(name, None, |reply| Command::Stop { reply }).await
         } else {
@@ -43,21 +55,10 @@ impl Manager {
     /// unless `keep_skips`: a reset refolds what the plugin computes.
     pub async fn reset(&self, name: &str, keep_skips: bool) -> Result<(), ProjectionError> {
         let _changes = self.inner.changes.lock().await;
-        let mut record = self
-            .read_entries()
-            .get(name)
-            .map(|e| e.record.clone())
-            .ok_or_else(|| not_found(name))?;
+        let mut record = self.record_of(name)?;
         if !keep_skips && !record.skipped.is_empty() {
             record.skipped.clear();
-            self.inner
-                .stores
-                .deployments
-                .save(record.clone(), None, Vec::new())
-                .await?;
-            if let Some(e) = self.write_entries().get_mut(name) {
-                e.record = record;
-            }
+            self.store_record(record).await?;
         }
         self.ask(name, None, |reply| Command::Reset { keep_skips, reply })
             .await
@@ -102,14 +103,7 @@ impl Manager {
         if !record.skipped.contains(&position) {
             record.skipped.push(position);
         }
-        self.inner
-            .stores
-            .deployments
-            .save(record.clone(), None, Vec::new())
-            .await?;
-        if let Some(e) = self.write_entries().get_mut(name) {
-            e.record = record;
-        }
+        self.store_record(record).await?;
         self.ask(name, None, |reply| Command::Skip { position, reply })
             .await?;
         Ok(position)

@@ -21,7 +21,7 @@ impl Manager {
         let target = consistent.then_some(head);
         let key = key.to_string();
         self.ask(name, Some((timeout, head)), |reply| {
-            Command::Partitioned(PartitionCommand::Read { key, target, reply })
+            Command::from(PartitionCommand::Read { key, target, reply })
         })
         .await
     }
@@ -39,7 +39,7 @@ impl Manager {
         let target = consistent.then_some(head);
         let key = key.to_string();
         self.ask(name, Some((timeout, head)), |reply| {
-            Command::Partitioned(PartitionCommand::Query {
+            Command::from(PartitionCommand::Query {
                 key,
                 target,
                 request,
@@ -76,7 +76,7 @@ impl Manager {
     ) -> Result<Option<u64>, ProjectionError> {
         let key = key.to_string();
         self.ask(name, None, |reply| {
-            Command::Partitioned(PartitionCommand::Repair { key, what, reply })
+            Command::from(PartitionCommand::Repair { key, what, reply })
         })
         .await
     }
@@ -88,7 +88,7 @@ impl Manager {
         query: ListQuery,
     ) -> Result<PartitionPage, ProjectionError> {
         self.ask(name, None, |reply| {
-            Command::Partitioned(PartitionCommand::List { query, reply })
+            Command::from(PartitionCommand::List { query, reply })
         })
         .await
     }
@@ -106,7 +106,7 @@ impl Manager {
         let head = self.inner.log.head();
         let target = consistent.then_some(head);
         self.ask(name, Some((timeout, head)), |reply| {
-            Command::Partitioned(PartitionCommand::States {
+            Command::from(PartitionCommand::States {
                 after,
                 limit,
                 target,

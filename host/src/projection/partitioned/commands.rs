@@ -50,6 +50,13 @@ pub(crate) enum PartitionCommand {
     },
 }
 
+impl From<PartitionCommand> for Command {
+    /// Boxed: see `Command`'s size test.
+    fn from(pc: PartitionCommand) -> Command {
+        Command::Partitioned(Box::new(pc))
+    }
+}
+
 impl PartitionCommand {
     fn target(&self) -> Option<u64> {
         match self {
@@ -245,37 +252,48 @@ impl PartitionedActor {
     /// Answer a read now.
     async fn answer(&mut self, cmd: Command) {
         let consistent = target_of(&cmd).is_some();
-        match cmd {
+        let pc = match cmd {
             Command::Wait { reply, .. } => {
                 let _ = reply.send(Ok(self.cursor.scanned()));
+                return;
             }
-            Command::Partitioned(PartitionCommand::Read { key, reply, .. }) => {
+            Command::Partitioned(pc) => *pc,
+            other => {
+                fail(
+                    other,
+                    ProjectionError::Conflict("unexpected command".to_string()),
+                );
+                return;
+            }
+        };
+        match pc {
+            PartitionCommand::Read { key, reply, .. } => {
                 let _ = reply.send(self.view(&key, consistent));
             }
-            Command::Partitioned(PartitionCommand::Query {
+            PartitionCommand::Query {
                 key,
                 request,
                 reply,
                 ..
-            }) => {
+            } => {
                 let r = match self.view(&key, consistent) {
                     Ok(view) => self.query(view, &request).await,
                     Err(err) => Err(err),
                 };
                 let _ = reply.send(r);
             }
-            Command::Partitioned(PartitionCommand::Repair { key, what, reply }) => {
+            PartitionCommand::Repair { key, what, reply } => {
                 let _ = reply.send(self.repair(&key, what).await);
             }
-            Command::Partitioned(PartitionCommand::List { query, reply }) => {
+            PartitionCommand::List { query, reply } => {
                 let _ = reply.send(Ok(self.table.list(&query)));
             }
-            Command::Partitioned(PartitionCommand::States {
+            PartitionCommand::States {
                 after,
                 limit,
                 reply,
                 ..
-            }) => {
+            } => {
                 let json = self.cfg.plugin.info().is_json();
                 let page = self
                     .table
@@ -294,10 +312,6 @@ impl PartitionedActor {
                     .collect();
                 let _ = reply.send(Ok(page));
             }
-            other => fail(
-                other,
-                ProjectionError::Conflict("unexpected command".to_string()),
-            ),
         }
     }
 
@@ -359,9 +373,12 @@ impl PartitionedActor {
 
 fn closed(cmd: &Command) -> bool {
     match cmd {
-        Command::Partitioned(PartitionCommand::Read { reply, .. }) => reply.is_closed(),
-        Command::Partitioned(PartitionCommand::Query { reply, .. }) => reply.is_closed(),
-        Command::Partitioned(PartitionCommand::States { reply, .. }) => reply.is_closed(),
+        Command::Partitioned(pc) => match &**pc {
+            PartitionCommand::Read { reply, .. } => reply.is_closed(),
+            PartitionCommand::Query { reply, .. } => reply.is_closed(),
+            PartitionCommand::States { reply, .. } => reply.is_closed(),
+            _ => false,
+        },
         Command::Wait { reply, .. } => reply.is_closed(),
         _ => false,
     }
