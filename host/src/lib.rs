@@ -17,6 +17,8 @@
 //! - [`plugin`]: wasmtime engine, component cache, sandbox and limits.
 //! - [`projection`]: folding events through a plugin (`evolve`, `replay`),
 //!   the live projection actors, and time travel.
+//! - [`journal`]: each projection's recent log lines (`hume logs`), kept
+//!   by a `tracing` layer.
 //! - [`api`]: the HTTP API served by `hume serve`.
 //!
 //! The `hume` command line (`src/cli/`) belongs to the binary, not the library.
