@@ -13,6 +13,7 @@ use hume::journal::capture::JournalLayer;
 use hume::journal::Journals;
 
 pub mod client;
+mod deploy;
 mod deploy_wait;
 mod events;
 mod follows;

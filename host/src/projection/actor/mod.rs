@@ -33,108 +33,15 @@ use super::telemetry::ActorMetrics;
 
 mod commands;
 mod hibernate;
+mod mailbox;
 mod persist;
 mod reconfigure;
 mod recovery;
 mod step;
 mod waiters;
 
-/// The state of a projection at some offset, as a read returns it.
-#[derive(Debug, Clone)]
-pub struct StateView {
-    /// Position of the last event applied to `state`.
-    pub offset: u64,
-    /// The plugin's serialised state.
-    pub state: Vec<u8>,
-    /// True when the plugin declares its state JSON.
-    pub json: bool,
-}
-
-type Reply<T> = oneshot::Sender<Result<T, ProjectionError>>;
-
-/// A request to a projection actor. Reads carry an optional `target`: the
-/// log head at the time of the request, which the actor must have scanned
-/// before it answers (a consistent read); `None` answers at once (dirty).
-pub(crate) enum Command {
-    /// The state (and offset).
-    Read {
-        target: Option<u64>,
-        reply: Reply<StateView>,
-    },
-    /// Pass a request to the plugin's `query`.
-    Query {
-        target: Option<u64>,
-        request: Vec<u8>,
-        reply: Reply<Vec<u8>>,
-    },
-    /// Answer (with the cursor's `scanned`) once every position up to
-    /// `target` has been examined.
-    Wait { target: u64, reply: Reply<u64> },
-    /// Look at the log now instead of waiting for a wake-up or the poll.
-    CatchUp,
-    /// Persist a snapshot now; answers its offset.
-    TakeSnapshot { reply: Reply<u64> },
-    /// Stop applying events (persists a snapshot first).
-    Stop { reply: Reply<()> },
-    /// Start applying events again after a stop.
-    Start { reply: Reply<()> },
-    /// Drop the state and snapshots and rebuild from the start (forgetting
-    /// the skipped positions unless `keep_skips`).
-    Reset { keep_skips: bool, reply: Reply<()> },
-    /// Retry after a fault (re-instantiating the plugin if it was poisoned).
-    Resume { reply: Reply<()> },
-    /// Step over the faulted event at `position` (already recorded).
-    Skip { position: u64, reply: Reply<()> },
-    /// Options changed in place (see `reconfigure.rs`). Boxed: every
-    /// mailbox allocates room for 32 commands, so the largest variant costs
-    /// every projection.
-    Reconfigure {
-        options: Box<crate::deployment::ProjectionOptions>,
-        store: Arc<dyn SnapshotStore>,
-        reply: Reply<()>,
-    },
-    /// The live-instance budget is full and this one was used least
-    /// recently: give the instance up (see `hibernate.rs`).
-    Hibernate,
-    /// End the task, with a final snapshot when `snapshot` is true.
-    Shutdown {
-        snapshot: bool,
-        reply: oneshot::Sender<()>,
-    },
-    /// A request only a partitioned projection answers.
-    Partitioned(Box<super::partitioned::PartitionCommand>),
-}
-
-impl Command {
-    /// The position a read must wait for, if it is a read that waits.
-    fn target(&self) -> Option<u64> {
-        match self {
-            Command::Read { target, .. } | Command::Query { target, .. } => *target,
-            Command::Wait { target, .. } => Some(*target),
-            _ => None,
-        }
-    }
-
-    /// Did the caller of a read give up?
-    fn reply_closed(&self) -> bool {
-        match self {
-            Command::Read { reply, .. } => reply.is_closed(),
-            Command::Query { reply, .. } => reply.is_closed(),
-            Command::Wait { reply, .. } => reply.is_closed(),
-            _ => false,
-        }
-    }
-
-    /// Answer a read with an error.
-    fn reply_err(self, err: ProjectionError) {
-        match self {
-            Command::Read { reply, .. } => drop(reply.send(Err(err))),
-            Command::Query { reply, .. } => drop(reply.send(Err(err))),
-            Command::Wait { reply, .. } => drop(reply.send(Err(err))),
-            _ => {}
-        }
-    }
-}
+pub(crate) use mailbox::Command;
+pub use mailbox::StateView;
 
 /// Everything an actor needs to run.
 pub(crate) struct ActorConfig {
@@ -521,15 +428,4 @@ impl Actor {
 /// The first 12 hex digits of a hash, for logs and tables.
 pub fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
-}
-
-#[cfg(test)]
-mod tests {
-    /// Every projection's mailbox allocates a block of 32 commands up
-    /// front: 100,000 projections pay for each byte 3.2 MB.
-    #[test]
-    fn a_command_stays_small() {
-        let size = std::mem::size_of::<super::Command>();
-        assert!(size <= 64, "Command is {size} bytes: box the large variant");
-    }
 }

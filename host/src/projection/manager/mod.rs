@@ -15,22 +15,22 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 use crate::deployment::{DeploymentRecord, ProjectionOptions, SnapshotStoreKind, VersionRecord};
-use crate::log::{EventLog, Selector};
+use crate::log::EventLog;
 use crate::plugin::{Plugin, Runtime};
 use crate::snapshot::{now_ms, SnapshotStore};
 use crate::stores::Stores;
 
-use super::actor::{short, Actor, ActorConfig, Command, StateView};
+use super::actor::{short, Command, StateView};
 use super::error::ProjectionError;
 use super::feed::{Feed, Follow, DEFAULT_TAIL_EVENTS};
 use super::instances::{InstanceBudget, DEFAULT_MAX_LIVE_INSTANCES};
-use super::partitioned::{PartitionedActor, PartitionedConfig};
-use super::status::{Live, LiveStatus, ProjectionStatus, RunState};
+use super::status::{LiveStatus, ProjectionStatus, RunState};
 
 mod deploy;
 pub mod history;
 mod lifecycle;
 mod partitions;
+mod spawn;
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]
@@ -281,89 +281,6 @@ impl Manager {
             SnapshotStoreKind::Durable => self.inner.stores.snapshots.clone(),
             SnapshotStoreKind::Memory => self.inner.stores.memory_snapshots.clone(),
         }
-    }
-
-    fn spawn_version(
-        &self,
-        record: &DeploymentRecord,
-        version: &VersionRecord,
-        plugin: Plugin,
-        caught_up: Option<oneshot::Sender<()>>,
-    ) -> Result<ActorHandle, ProjectionError> {
-        let selector = Selector::parse(&version.streams).map_err(ProjectionError::Streams)?;
-        let follow = Follow::new(selector);
-        // A pending version (told when caught up) steps over its own
-        // skips; the active one over the record's.
-        let skipped = if caught_up.is_some() {
-            version.skipped.clone()
-        } else {
-            record.skipped.clone()
-        };
-        let live: LiveStatus = Arc::new(Mutex::new(Live::new(
-            version.start_offset,
-            version.start_offset,
-            skipped.clone(),
-        )));
-        let partitioning = version
-            .options
-            .partitioning()
-            .map_err(|e| ProjectionError::Invalid(e.to_string()))?;
-        if let Some(by) = partitioning {
-            let workers = version.options.workers.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                |w| w as usize,
-            );
-            let (tx, join) = PartitionedActor::spawn(PartitionedConfig {
-                name: record.name.clone(),
-                key: snapshot_key(&record.name, &version.id()),
-                version: version.clone(),
-                plugin,
-                by,
-                workers,
-                follow: follow.clone(),
-                feed: self.inner.feed.clone(),
-                store: self.store(version.options.snapshot_store),
-                skipped: record.skipped.clone(),
-                stopped: record.stopped,
-                live: live.clone(),
-                caught_up,
-            });
-            return Ok(ActorHandle {
-                tx,
-                follow,
-                live,
-                version: version.clone(),
-                join,
-            });
-        }
-        let (tx, join) = Actor::spawn(ActorConfig {
-            name: record.name.clone(),
-            key: snapshot_key(&record.name, &version.id()),
-            seed_key: version
-                .keep_state_from
-                .as_ref()
-                .map(|h| snapshot_key(&record.name, h)),
-            version: version.clone(),
-            plugin,
-            follow: follow.clone(),
-            log: self.inner.log.clone(),
-            feed: self.inner.feed.clone(),
-            store: self.store(version.options.snapshot_store),
-            skipped,
-            stopped: record.stopped,
-            live: live.clone(),
-            caught_up,
-            builds: self.inner.builds.clone(),
-            budget: self.inner.budget.clone(),
-            hibernate_after: self.inner.options.hibernate_after,
-        });
-        Ok(ActorHandle {
-            tx,
-            follow,
-            live,
-            version: version.clone(),
-            join,
-        })
     }
 
     /// Status of every projection, by name.
