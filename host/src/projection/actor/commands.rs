@@ -44,11 +44,16 @@ impl Actor {
         self.skip_ahead();
         match cmd {
             Command::Read { .. } | Command::Query { .. } | Command::Wait { .. } => {
-                match cmd.target() {
-                    Some(t) if !self.cursor.reached(t) => match self.unservable() {
+                match (cmd.target(), self.recovery.refolding_to()) {
+                    (Some(t), _) if !self.cursor.reached(t) => match self.unservable() {
                         Some(err) => cmd.reply_err(err),
                         None => self.waiters.push(t, cmd),
                     },
+                    // A dirty read of a projection that just faulted waits
+                    // for the refold up to the event before the failing
+                    // one: until then the instance holds the last
+                    // snapshot's state, not the state before the fault.
+                    (None, Some(t)) if !self.cursor.reached(t) => self.waiters.push(t, cmd),
                     _ => self.answer(cmd).await,
                 }
             }

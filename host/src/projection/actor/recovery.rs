@@ -41,6 +41,12 @@ impl Recovery {
         self.single_step = Some((first, last));
     }
 
+    /// Faulted, and still refolding the events before the failing one up
+    /// to this position: the state is not yet the one to show.
+    pub fn refolding_to(&self) -> Option<u64> {
+        self.fault.as_ref().and(self.recover_to)
+    }
+
     /// Back to normal (resume, reset).
     pub fn clear(&mut self) {
         *self = Recovery::default();
