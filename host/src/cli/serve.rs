@@ -120,7 +120,8 @@ pub struct ServeArgs {
     /// serving their state and pause snapshots, `/health` says `disk_full`.
     /// Appends resume on their own once space is freed, without a restart.
     /// The margin keeps RocksDB from ever meeting a full disk mid-write and
-    /// leaves it room to flush and compact.
+    /// leaves it room to flush and compact; room for what is not yet flushed
+    /// from memory is kept on top of it, so a restart can always write it out.
     #[arg(long, value_name = "BYTES", value_parser = super::projections::parse_bytes, default_value = "256M")]
     pub min_free_space: u64,
 

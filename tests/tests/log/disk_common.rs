@@ -107,6 +107,22 @@ pub fn deploy_kv(server: &TestServer) {
     assert_eq!(s, 201, "deploy kv: {v}");
 }
 
+/// `bytes` hex digits that LZ4 cannot shrink (a xorshift stream seeded by
+/// the event id): repeated padding compresses to almost nothing once a
+/// memtable is flushed, and a disk grown past the WAL's size would then
+/// never fill.
+fn incompressible(seed: u64, bytes: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..bytes)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x & 15) as u32, 16).unwrap()
+        })
+        .collect()
+}
+
 /// What the server answered 200 to: event id → its data, and the ids it
 /// refused.
 #[derive(Debug, Default)]
@@ -132,7 +148,8 @@ impl Ledger {
             .map(|_| {
                 self.next_id += 1;
                 ids.push(self.next_id);
-                json!({"kind": "e", "data": {"id": self.next_id, "pad": "x".repeat(bytes)}})
+                let pad = incompressible(self.next_id, bytes);
+                json!({"kind": "e", "data": {"id": self.next_id, "pad": pad}})
             })
             .collect();
         let (status, body) = http(

@@ -191,7 +191,6 @@ fn filling_the_disk_three_times_never_aborts_and_loses_nothing() {
 /// append still fails cleanly, the process never aborts, and appends
 /// resume without a restart once RocksDB's own recovery finds space.
 #[test]
-#[ignore = "unfinished: round 2 does not fill the grown tmpfs within the append budget"]
 fn enospc_inside_rocksdb_never_aborts_and_recovers_without_restart() {
     let Some(mut disk) = Tmpfs::mount(16 * 1024) else {
         return;

@@ -293,7 +293,35 @@ impl Db {
                 source: failed.source.clone(),
             });
         }
-        super::space::check(&self.path, self.min_free_space, incoming, stage)
+        super::space::check(
+            &self.path,
+            self.min_free_space,
+            self.unflushed_bytes(),
+            incoming,
+            stage,
+        )
+    }
+
+    /// Bytes held in the memtables of every column family (active and
+    /// not yet flushed): what opening the database after a restart writes
+    /// out as table files before it takes a write.
+    pub fn unflushed_bytes(&self) -> u64 {
+        COLUMN_FAMILIES
+            .iter()
+            .filter_map(|name| self.inner.cf_handle(name))
+            .filter_map(|cf| {
+                self.inner
+                    .property_int_value_cf(&cf, "rocksdb.cur-size-all-mem-tables")
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
+    /// Bytes the watermark keeps free now: `--min-free-space` plus the
+    /// unflushed bytes (0 with the watermark off).
+    pub fn reserve(&self) -> u64 {
+        super::space::reserve(self.min_free_space, self.unflushed_bytes())
     }
 
     /// Refuse every later write (snapshots, deployments) after `failure`, a

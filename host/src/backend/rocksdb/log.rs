@@ -339,6 +339,6 @@ impl EventLog for RocksLog {
         self.health
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .writability(free, db.min_free_space())
+            .writability(free, db.reserve())
     }
 }

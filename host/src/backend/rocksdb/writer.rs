@@ -61,7 +61,7 @@ type Reply = tokio::sync::oneshot::Sender<Result<AppendOutcome, LogError>>;
 
 impl WriteHealth {
     /// The state as the API reports it; `free` and `min_free` are the disk's
-    /// free bytes now and the watermark.
+    /// free bytes now and the bytes the watermark keeps free (its reserve).
     pub(super) fn writability(&self, free: Option<u64>, min_free: u64) -> Writability {
         if let Some(err) = &self.failed {
             return Writability::Failed {
@@ -88,8 +88,8 @@ impl WriteHealth {
             None if below => Writability::DiskFull {
                 error: format!(
                     "the disk holding the event log has {} bytes free, below the {min_free} \
-                     bytes hume serve keeps free (--min-free-space): appends are refused until \
-                     space is freed",
+                     bytes hume serve keeps free (--min-free-space plus what is not yet flushed \
+                     from memory): appends are refused until space is freed",
                     free.unwrap_or(0)
                 ),
                 free_bytes: free,
