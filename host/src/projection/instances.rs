@@ -83,7 +83,7 @@ impl Lru {
 
 struct Holders {
     lru: Lru,
-    mailboxes: HashMap<u64, mpsc::WeakSender<Command>>,
+    mailboxes: HashMap<u64, mpsc::WeakSender<Box<Command>>>,
     next_id: u64,
     /// Holders last used at or before this tick were asked to hibernate
     /// already (a holder used since has a newer tick and may be asked
@@ -155,7 +155,7 @@ impl InstanceBudget {
     }
 
     /// A slot if one is free now (nobody is asked to give one up).
-    pub fn try_acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Command>) -> Option<Slot> {
+    pub fn try_acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Box<Command>>) -> Option<Slot> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let id = {
             let mut h = self.holders();
@@ -167,7 +167,7 @@ impl InstanceBudget {
 
     /// Take a slot for the actor behind `mailbox`, asking the least recently
     /// used holders to hibernate while none is free.
-    pub async fn acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Command>) -> Slot {
+    pub async fn acquire(self: &Arc<Self>, mailbox: mpsc::WeakSender<Box<Command>>) -> Slot {
         let id = {
             let mut h = self.holders();
             h.next_id += 1;
@@ -203,7 +203,7 @@ impl InstanceBudget {
     fn register(
         self: &Arc<Self>,
         id: u64,
-        mailbox: mpsc::WeakSender<Command>,
+        mailbox: mpsc::WeakSender<Box<Command>>,
         permit: OwnedSemaphorePermit,
     ) -> Slot {
         let mut h = self.holders();
@@ -213,7 +213,7 @@ impl InstanceBudget {
         // without each waiter having to find a holder to ask).
         if h.waiting > 0 {
             if let Some(tx) = mailbox.upgrade() {
-                let _ = tx.try_send(Command::Hibernate);
+                let _ = tx.try_send(Box::new(Command::Hibernate));
             }
         }
         h.mailboxes.insert(id, mailbox);
@@ -249,7 +249,7 @@ impl InstanceBudget {
                 .mailboxes
                 .get(&victim)
                 .and_then(|m| m.upgrade())
-                .is_some_and(|tx| tx.try_send(Command::Hibernate).is_ok());
+                .is_some_and(|tx| tx.try_send(Box::new(Command::Hibernate)).is_ok());
             if asked {
                 return;
             }
@@ -264,7 +264,7 @@ mod tests {
     /// A slot request running in the background.
     fn wait_for_slot(
         budget: &Arc<InstanceBudget>,
-        tx: mpsc::Sender<Command>,
+        tx: mpsc::Sender<Box<Command>>,
     ) -> tokio::task::JoinHandle<Slot> {
         let budget = budget.clone();
         tokio::spawn(async move { budget.acquire(tx.downgrade()).await })
@@ -302,7 +302,7 @@ mod tests {
         let budget = InstanceBudget::new(2);
         let (tx_a, mut rx_a) = mpsc::channel(4);
         let (tx_b, mut rx_b) = mpsc::channel(4);
-        let (tx_c, _rx_c) = mpsc::channel::<Command>(4);
+        let (tx_c, _rx_c) = mpsc::channel::<Box<Command>>(4);
         let a = budget.acquire(tx_a.downgrade()).await;
         let b = budget.acquire(tx_b.downgrade()).await;
         assert_eq!(budget.live(), 2);
@@ -312,7 +312,7 @@ mod tests {
         let asked = tokio::time::timeout(Duration::from_secs(5), rx_b.recv())
             .await
             .expect("b asked in time");
-        assert!(matches!(asked, Some(Command::Hibernate)));
+        assert!(matches!(asked.as_deref(), Some(Command::Hibernate)));
         assert!(rx_a.try_recv().is_err(), "a was used more recently");
         drop(b); // b hibernates
         let c = tokio::time::timeout(Duration::from_secs(5), waiting)
@@ -329,10 +329,13 @@ mod tests {
         let budget = InstanceBudget::new(1);
         let (tx_a, mut rx_a) = mpsc::channel(4);
         let (tx_b, mut rx_b) = mpsc::channel(4);
-        let (tx_c, mut rx_c) = mpsc::channel::<Command>(4);
+        let (tx_c, mut rx_c) = mpsc::channel::<Box<Command>>(4);
         let a = budget.acquire(tx_a.downgrade()).await;
         let b = wait_for_slot(&budget, tx_b);
-        assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
+        assert!(matches!(
+            rx_a.recv().await.as_deref(),
+            Some(Command::Hibernate)
+        ));
         let c = wait_for_slot(&budget, tx_c);
         while budget.holders().waiting < 2 {
             tokio::task::yield_now().await;
@@ -340,7 +343,10 @@ mod tests {
         drop(a);
         let b = b.await.unwrap();
         // c still waits: b is asked as soon as it holds the slot.
-        assert!(matches!(rx_b.recv().await, Some(Command::Hibernate)));
+        assert!(matches!(
+            rx_b.recv().await.as_deref(),
+            Some(Command::Hibernate)
+        ));
         drop(b);
         let _c = c.await.unwrap();
         assert!(rx_c.try_recv().is_err(), "nobody waits for c's slot");
@@ -351,13 +357,19 @@ mod tests {
         let budget = InstanceBudget::new(2);
         let (tx_a, mut rx_a) = mpsc::channel(4);
         let (tx_b, mut rx_b) = mpsc::channel(4);
-        let (tx_c, _rx_c) = mpsc::channel::<Command>(4);
+        let (tx_c, _rx_c) = mpsc::channel::<Box<Command>>(4);
         let a = budget.acquire(tx_a.downgrade()).await;
         let b = budget.acquire(tx_b.downgrade()).await;
         let waiting = wait_for_slot(&budget, tx_c);
         // a (oldest) is asked first and ignores it; then b is asked.
-        assert!(matches!(rx_a.recv().await, Some(Command::Hibernate)));
-        assert!(matches!(rx_b.recv().await, Some(Command::Hibernate)));
+        assert!(matches!(
+            rx_a.recv().await.as_deref(),
+            Some(Command::Hibernate)
+        ));
+        assert!(matches!(
+            rx_b.recv().await.as_deref(),
+            Some(Command::Hibernate)
+        ));
         drop(b);
         let _c = waiting.await.unwrap();
         drop(a);

@@ -1,5 +1,11 @@
 //! What a projection actor is asked through its mailbox: the [`Command`]s
 //! and the [`StateView`] a read answers.
+//!
+//! A mailbox carries `Box<Command>`: tokio's channel allocates its slots in
+//! blocks of 32 up front, so with the command inline every projection paid
+//! 2 KiB for an almost always empty mailbox (200 MB over 100,000 idle
+//! projections); boxed it is 256 bytes, and a command costs one small
+//! allocation when it is sent.
 
 use std::sync::Arc;
 
@@ -54,9 +60,8 @@ pub(crate) enum Command {
     Resume { reply: Reply<()> },
     /// Step over the faulted event at `position` (already recorded).
     Skip { position: u64, reply: Reply<()> },
-    /// Options changed in place (see `reconfigure.rs`). Boxed: every
-    /// mailbox allocates room for 32 commands, so the largest variant costs
-    /// every projection.
+    /// Options changed in place (see `reconfigure.rs`), boxed to keep
+    /// every command small.
     Reconfigure {
         options: Box<crate::deployment::ProjectionOptions>,
         store: Arc<dyn SnapshotStore>,
@@ -107,8 +112,7 @@ impl Command {
 
 #[cfg(test)]
 mod tests {
-    /// Every projection's mailbox allocates a block of 32 commands up
-    /// front: 100,000 projections pay for each byte 3.2 MB.
+    /// Each send allocates one command: keep it small.
     #[test]
     fn a_command_stays_small() {
         let size = std::mem::size_of::<super::Command>();

@@ -266,11 +266,11 @@ impl Manager {
                 let active = self.spawn_version(&record, &version, plugin, None)?;
                 self.write_entries().insert(
                     req.name.clone(),
-                    Entry {
+                    Box::new(Entry {
                         record,
                         active,
                         pending: None,
-                    },
+                    }),
                 );
                 info!(projection = %req.name, plugin = %short(&hash), "projection deployed");
             }
@@ -353,11 +353,11 @@ impl Manager {
         let store = self.store(options.snapshot_store);
         let (reply, rx) = oneshot::channel();
         let gone = || ProjectionError::Gone { name: name.clone() };
-        tx.send(Command::Reconfigure {
+        tx.send(Box::new(Command::Reconfigure {
             options: Box::new(options),
             store,
             reply,
-        })
+        }))
         .await
         .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?

@@ -98,7 +98,7 @@ impl Default for ManagerOptions {
 
 /// One running actor.
 struct ActorHandle {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Box<Command>>,
     follow: Follow,
     live: LiveStatus,
     version: VersionRecord,
@@ -121,7 +121,7 @@ struct Inner {
     budget: Arc<InstanceBudget>,
     options: ManagerOptions,
     stores: Stores,
-    entries: RwLock<BTreeMap<String, Entry>>,
+    entries: RwLock<BTreeMap<String, Box<Entry>>>,
     /// Serialises every change to deployment records (deploy, undeploy,
     /// swap, stop/start, skip), so each is read-modify-write safe.
     changes: tokio::sync::Mutex<()>,
@@ -206,23 +206,23 @@ impl Manager {
         let name = record.name.clone();
         self.write_entries().insert(
             name,
-            Entry {
+            Box::new(Entry {
                 record,
                 active,
                 pending,
-            },
+            }),
         );
         Ok(())
     }
 
-    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
+    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Box<Entry>>> {
         self.inner
             .entries
             .write()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
+    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Box<Entry>>> {
         self.inner.entries.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -306,7 +306,10 @@ impl Manager {
         Ok(entry_status(&self.inner.feed, entry, head, now_ms()))
     }
 
-    fn sender(&self, name: &str) -> Result<(mpsc::Sender<Command>, LiveStatus), ProjectionError> {
+    fn sender(
+        &self,
+        name: &str,
+    ) -> Result<(mpsc::Sender<Box<Command>>, LiveStatus), ProjectionError> {
         let entries = self.read_entries();
         let entry = entries.get(name).ok_or_else(|| not_found(name))?;
         Ok((entry.active.tx.clone(), entry.active.live.clone()))
@@ -325,7 +328,7 @@ impl Manager {
             name: name.to_string(),
         };
         let exchange = async {
-            tx.send(make(reply)).await.map_err(|_| gone())?;
+            tx.send(Box::new(make(reply))).await.map_err(|_| gone())?;
             rx.await.map_err(|_| gone())?
         };
         match timeout {
@@ -380,7 +383,7 @@ impl Manager {
     /// Ask the projection to look at the log now (fire and forget).
     pub async fn catch_up(&self, name: &str) -> Result<(), ProjectionError> {
         let (tx, _) = self.sender(name)?;
-        tx.send(Command::CatchUp)
+        tx.send(Box::new(Command::CatchUp))
             .await
             .map_err(|_| ProjectionError::Gone {
                 name: name.to_string(),
@@ -417,7 +420,7 @@ async fn stop_actor(handle: ActorHandle, snapshot: bool) {
     let (reply, rx) = oneshot::channel();
     if handle
         .tx
-        .send(Command::Shutdown { snapshot, reply })
+        .send(Box::new(Command::Shutdown { snapshot, reply }))
         .await
         .is_ok()
     {

@@ -66,7 +66,7 @@ const REBUILD_PERSIST_EVENTS: u64 = 50_000;
 
 pub(crate) struct PartitionedActor {
     cfg: PartitionedConfig,
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::Receiver<Box<Command>>,
     table: Table,
     cursor: Cursor,
     folding: Folding,
@@ -92,7 +92,7 @@ impl PartitionedActor {
     /// Spawn the task; returns its mailbox.
     pub(crate) fn spawn(
         cfg: PartitionedConfig,
-    ) -> (mpsc::Sender<Command>, tokio::task::JoinHandle<()>) {
+    ) -> (mpsc::Sender<Box<Command>>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(64);
         let start = cfg.version.start_offset;
         let options = &cfg.version.options;
@@ -220,7 +220,7 @@ impl PartitionedActor {
                 cmd = self.rx.recv() => {
                     match cmd {
                         Some(cmd) => {
-                            if self.handle(cmd).await {
+                            if self.handle(*cmd).await {
                                 break;
                             }
                         }
