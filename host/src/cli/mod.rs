@@ -17,6 +17,7 @@ mod deploy;
 mod deploy_wait;
 mod events;
 mod follows;
+mod heap;
 mod history;
 mod kits;
 mod logs;

@@ -203,7 +203,8 @@ pub enum WalRecoveryArg {
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let journals = hume::journal::Journals::new();
     super::init_tracing_with("info", Some(journals.clone()));
-    limit_malloc_arenas();
+    super::heap::limit_arenas();
+    super::heap::spawn_trimmer();
     if args.allow_remote {
         bail!(
             "--allow-remote is gone: to listen on a non-loopback address, require a token with \
@@ -517,18 +518,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("Ctrl-C received"),
         _ = term => tracing::info!("SIGTERM received"),
-    }
-}
-
-/// Hibernation creates and drops plugin instances from every worker and
-/// blocking thread; glibc gives each thread its own malloc arena (up to 8
-/// per core) and keeps the memory freed in each, so RSS grows well past
-/// what is in use. Four arenas keep it close.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter (under glibc's own
-    // lock); it bounds arenas created from now on.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
