@@ -179,8 +179,14 @@ impl Driver {
                         },
                     );
                     info!(projection = %name, epoch = revision, "took over");
+                    let was_running = self.manager.running().contains(name);
                     if let Err(e) = self.manager.own(record.clone()).await {
                         warn!(projection = %name, error = %e, "cannot start an owned projection");
+                    } else if was_running {
+                        // Deployed through this node: it ran before the
+                        // lease and its snapshots were refused; take one now.
+                        let (manager, name) = (self.manager.clone(), name.clone());
+                        tokio::spawn(async move { manager.take_snapshot(&name).await });
                     }
                 }
                 Ok(None) => {}

@@ -255,32 +255,38 @@ enum Seen {
     Lease { projection: String, node: String },
 }
 
-/// Watch every snapshot write and lease change on `nats` as it happens.
-async fn watch_store(nats: &NatsServer) -> tokio::sync::mpsc::UnboundedReceiver<Seen> {
+/// Watch every snapshot write and lease change JetStream *stored* on
+/// `nats` (a refused compare-and-set is not stored); read with
+/// [`store_log`].
+async fn watch_store(
+    nats: &NatsServer,
+) -> tokio::sync::mpsc::UnboundedReceiver<(std::time::SystemTime, Seen)> {
     use futures::StreamExt as _;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    let mut snaps = client.subscribe("$O.hume-snapshots.M.>").await.unwrap();
-    let mut leases = client.subscribe("$KV.hume-leases.>").await.unwrap();
-    client.flush().await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let leases = js.get_key_value("hume-leases").await.unwrap();
+    let snaps = js.get_object_store("hume-snapshots").await.unwrap();
+    let mut lease_watch = leases.watch_all().await.unwrap();
+    let mut snap_watch = snaps.watch().await.unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let _client = client;
+        let _keep = (js, leases, snaps);
         loop {
             let seen = tokio::select! {
-                Some(m) = snaps.next() => {
-                    let Ok(info) = serde_json::from_slice::<Value>(&m.payload) else { continue };
-                    let name = info["name"].as_str().unwrap_or_default();
-                    Seen::Snapshot {
-                        projection: name.split('@').next().unwrap().to_string(),
-                        node: info["metadata"]["node"].as_str().unwrap_or_default().to_string(),
-                    }
+                Some(Ok(info)) = snap_watch.next() => {
+                    let Some(at) = info.modified else { continue };
+                    // Object `<escaped name@version>/<offset>`.
+                    (at.into(), Seen::Snapshot {
+                        projection: info.name.split("%40").next().unwrap().to_string(),
+                        node: info.metadata.get("node").cloned().unwrap_or_default(),
+                    })
                 }
-                Some(m) = leases.next() => {
-                    let Ok(lease) = serde_json::from_slice::<Value>(&m.payload) else { continue };
-                    Seen::Lease {
-                        projection: m.subject.split('.').nth(2).unwrap().to_string(),
+                Some(Ok(entry)) = lease_watch.next() => {
+                    let Ok(lease) = serde_json::from_slice::<Value>(&entry.value) else { continue };
+                    (entry.created.into(), Seen::Lease {
+                        projection: entry.key.clone(),
                         node: lease["node"].as_str().unwrap_or_default().to_string(),
-                    }
+                    })
                 }
                 else => break,
             };
@@ -290,6 +296,18 @@ async fn watch_store(nats: &NatsServer) -> tokio::sync::mpsc::UnboundedReceiver<
         }
     });
     rx
+}
+
+/// What the watch saw so far, in the server's time order.
+fn store_log(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(std::time::SystemTime, Seen)>,
+) -> Vec<Seen> {
+    let mut all = Vec::new();
+    while let Ok(s) = rx.try_recv() {
+        all.push(s);
+    }
+    all.sort_by_key(|(t, _)| *t);
+    all.into_iter().map(|(_, s)| s).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,10 +358,8 @@ async fn a_paused_owner_writes_nothing_for_what_it_lost() {
     let mut seen = watch_store(&nats).await;
     signal(&servers[0], "-CONT");
     tokio::time::sleep(Duration::from_millis(3 * TTL_MS)).await;
-    let mut log = Vec::new();
-    while let Ok(s) = seen.try_recv() {
-        log.push(s);
-    }
+    let log = store_log(&mut seen);
+    eprintln!("store writes after z1 woke: {log:?}");
     for name in &lost {
         // Nothing from z1 for `name` until z1 took its lease again (the
         // rebalancing may legitimately give it back).
