@@ -15,6 +15,8 @@
 //! - [`backend`]: the implementations (RocksDB, memory). Only the wiring
 //!   in `hume serve` picks one.
 //! - [`plugin`]: wasmtime engine, component cache, sandbox and limits.
+//! - [`cluster`]: which node runs which projection in cluster mode
+//!   (leases, assignment, fenced snapshot writes).
 //! - [`projection`]: folding events through a plugin (`evolve`, `replay`),
 //!   the live projection actors, and time travel.
 //! - [`journal`]: each projection's recent log lines (`hume logs`), kept
@@ -25,6 +27,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod cluster;
 pub mod deployment;
 pub mod event;
 pub mod journal;

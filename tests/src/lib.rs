@@ -171,6 +171,7 @@ pub mod log {
                         urls: vec![nats.url().to_string()],
                         node_id: "test".into(),
                         connect_timeout: std::time::Duration::from_secs(5),
+                        lease_ttl: std::time::Duration::from_secs(6),
                     };
                     let limits = Limits {
                         max_event_bytes: self.options.max_event_bytes,

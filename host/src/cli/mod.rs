@@ -12,6 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hume::journal::capture::JournalLayer;
 use hume::journal::Journals;
 
+mod backend;
 pub mod client;
 mod deploy;
 mod deploy_wait;

@@ -17,11 +17,10 @@ use hume::api::guard::{self, SecurityConfig, Token};
 use hume::api::projections::DeployMaximums;
 use hume::api::server::ConnectionLimits;
 use hume::api::{self, AppState};
-// The one place that picks storage backends.
-use hume::backend::nats::{ClusterOptions, NatsBackend};
-use hume::backend::rocksdb::{DbOptions, LogOptions, RocksBackend, WalRecovery};
+use hume::backend::rocksdb::{DbOptions, WalRecovery};
 use hume::log::Limits;
-use hume::stores::Stores;
+
+use super::backend::open_backend;
 
 /// Arguments of `hume serve`.
 #[derive(Debug, clap::Args)]
@@ -139,8 +138,9 @@ pub struct ServeArgs {
     /// these URLs (`nats://host:port`, comma-separated or repeated) instead
     /// of in RocksDB under --data, which then holds only a cache of compiled
     /// plugins. An append is acknowledged once JetStream stored it on its
-    /// replicas. One node per cluster for now: projections are not yet
-    /// spread over several nodes (see README, "Cluster mode").
+    /// replicas. Any number of nodes may share one JetStream: each
+    /// projection runs on one node at a time, spread evenly, and moves to
+    /// another node when its node stops (see README, "Cluster mode").
     #[arg(long, value_name = "URLS", value_delimiter = ',')]
     pub cluster: Vec<String>,
 
@@ -148,6 +148,20 @@ pub struct ServeArgs {
     /// `hume-ID`); default: `HOSTNAME-PID`.
     #[arg(long, value_name = "ID", requires = "cluster")]
     pub node_id: Option<String>,
+
+    /// Cluster mode: a projection's lease (and a node's registration) lives
+    /// this long without renewal, in milliseconds; nodes renew every third
+    /// of it. A node that dies has its projections running elsewhere
+    /// within about 1.3x this. Set when the cluster's buckets are created
+    /// (the first node started); later nodes use the TTL in force.
+    #[arg(long, value_name = "MS", default_value_t = 6000, requires = "cluster", value_parser = clap::value_parser!(u64).range(300..=60_000))]
+    pub lease_ttl: u64,
+
+    /// Cluster mode: the URL other nodes use to reach this node's API
+    /// (forwarded reads; `hume nodes`). Default: `http://` + the address
+    /// it listens on.
+    #[arg(long, value_name = "URL", requires = "cluster")]
+    pub advertise: Option<String>,
 }
 
 /// `--hibernate-after` value.
@@ -275,7 +289,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_batch_events: args.max_batch_events,
         max_batch_bytes: args.max_batch_bytes,
     };
-    let (stores, backend) = open_backend(&args, db_options, limits).await?;
+    let (stores, backend, cluster) = open_backend(&args, db_options, limits).await?;
     let log = stores.log.clone();
 
     let mut state = AppState::new(log.clone());
@@ -306,6 +320,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             hume::projection::ManagerOptions {
                 max_live_instances: args.max_live_instances,
                 hibernate_after: args.hibernate_after.0,
+                start_deployed: cluster.is_none(),
             },
         )
         .await
@@ -338,6 +353,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_connections = connection_limits.max_connections,
         "hume serve listening"
     );
+    let mut cluster_task = cluster.map(|c| {
+        let url = args
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        tracing::info!(node = %c.node, %url, lease_ttl_ms = c.ownership.ttl().as_millis() as u64, "joining the cluster");
+        hume::cluster::ClusterHandle::spawn(
+            (*manager).clone(),
+            c.coordinator,
+            c.ownership,
+            c.renewing,
+            hume::cluster::ClusterConfig { node: c.node, url },
+        )
+    });
     // Tools (and the tests) read the address from this line.
     println!("hume listening on http://{addr}");
     println!("web UI: http://{addr}/ui/");
@@ -356,8 +385,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     .await;
 
     tracing::info!("shutting down");
+    if let Some(task) = cluster_task.as_mut() {
+        task.stop().await;
+    }
     // Final snapshots of every projection, before the log closes.
     manager.shutdown().await;
+    if let Some(task) = cluster_task.as_ref() {
+        // Other nodes take over at once instead of after the lease TTL.
+        task.leave().await;
+    }
     drop(manager);
     drop(log);
     drop(backend);
@@ -375,49 +411,6 @@ fn shared_compile_cache(data: &Path) -> Option<PathBuf> {
     let owner = std::fs::metadata(data).ok()?.uid();
     let private = meta.permissions().mode() & 0o022 == 0;
     (meta.is_dir() && meta.uid() == owner && private).then_some(dir)
-}
-
-/// The backend the server runs on: RocksDB under --data (the default), or
-/// NATS JetStream with --cluster. The returned guard keeps it open.
-async fn open_backend(
-    args: &ServeArgs,
-    db_options: DbOptions,
-    limits: Limits,
-) -> anyhow::Result<(Stores, Box<dyn std::any::Any + Send>)> {
-    if args.cluster.is_empty() {
-        let data = args.data.clone();
-        let backend = tokio::task::spawn_blocking(move || {
-            RocksBackend::open(&data, &db_options, LogOptions::default(), limits)
-        })
-        .await
-        .context("opening the data directory")??;
-        return Ok((backend.stores.clone(), Box::new(backend)));
-    }
-    std::fs::create_dir_all(&args.data).with_context(|| {
-        format!(
-            "cannot create {} (the compiled-plugin cache): pick a writable --data",
-            args.data.display()
-        )
-    })?;
-    let node_id = args.node_id.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-        format!("{}-{}", host.trim(), std::process::id())
-    });
-    let options = ClusterOptions {
-        urls: args.cluster.clone(),
-        node_id: node_id.clone(),
-        connect_timeout: Duration::from_secs(5),
-    };
-    let backend = NatsBackend::connect(&options, limits)
-        .await
-        .context("opening the cluster storage (--cluster)")?;
-    tracing::info!(
-        node = %node_id,
-        server = %backend.server,
-        replicas = backend.replicas,
-        "cluster mode: storage on NATS JetStream"
-    );
-    Ok((backend.stores.clone(), Box::new(backend.stores)))
 }
 
 /// The server's token, from `--auth-token-file` or `HUME_AUTH_TOKEN` (not

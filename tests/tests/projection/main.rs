@@ -3,6 +3,7 @@
 //! UI in a real browser.
 
 mod cluster;
+mod cluster_nodes;
 mod common;
 mod crash;
 mod deploy;

@@ -13,6 +13,7 @@
 //! Hume needs.
 
 mod deployments;
+mod leases;
 mod log;
 mod snapshots;
 pub mod subject;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 
 pub use deployments::NatsDeployments;
+pub use leases::{NatsCoordinator, LEASES_BUCKET, NODES_BUCKET};
 pub use log::NatsLog;
 pub use snapshots::NatsSnapshots;
 
@@ -55,6 +57,9 @@ pub struct ClusterOptions {
     pub node_id: String,
     /// How long to wait for a server to answer.
     pub connect_timeout: Duration,
+    /// How long a projection lease and a node's registration live without
+    /// renewal (for buckets created now; existing ones keep theirs).
+    pub lease_ttl: Duration,
 }
 
 /// Why the cluster backend could not be opened. Nothing was written.
@@ -146,6 +151,10 @@ pub struct NatsBackend {
     pub server: String,
     /// Replicas of the log stream.
     pub replicas: usize,
+    /// The node registry and projection leases.
+    pub coordinator: Arc<NatsCoordinator>,
+    /// The lease TTL in force (the leases bucket's).
+    pub lease_ttl: Duration,
 }
 
 fn log_config(replicas: usize) -> stream::Config {
@@ -307,6 +316,8 @@ impl NatsBackend {
         };
         let plugins = object_store(PLUGINS_BUCKET).await?;
         let snapshots = object_store(SNAPSHOTS_BUCKET).await?;
+        let (coordinator, lease_ttl) =
+            NatsCoordinator::open(&js, options.lease_ttl, replicas).await?;
         let log = NatsLog::open(js.clone(), stream)
             .await
             .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?;
@@ -327,7 +338,7 @@ impl NatsBackend {
         }
         let stores = Stores {
             log: checked(Arc::new(log), enforced),
-            snapshots: Arc::new(NatsSnapshots::new(snapshots)),
+            snapshots: Arc::new(NatsSnapshots::new(snapshots, options.node_id.clone())),
             memory_snapshots: Arc::new(MemorySnapshots::default()),
             deployments: Arc::new(NatsDeployments::new(kv, plugins)),
         };
@@ -336,6 +347,8 @@ impl NatsBackend {
             limits: enforced,
             server: format!("{}:{} (nats-server {})", info.host, info.port, info.version),
             replicas,
+            coordinator: Arc::new(coordinator),
+            lease_ttl,
         })
     }
 }

@@ -21,6 +21,9 @@ use crate::snapshot::{
 /// Snapshots on JetStream.
 pub struct NatsSnapshots {
     store: object_store::ObjectStore,
+    /// This node's id, kept in each snapshot's metadata (`node`): which
+    /// node wrote it.
+    node: String,
 }
 
 impl std::fmt::Debug for NatsSnapshots {
@@ -50,9 +53,9 @@ fn meta_of(info: &ObjectInfo) -> Option<SnapshotMeta> {
 }
 
 impl NatsSnapshots {
-    /// Snapshots in `store`.
-    pub fn new(store: object_store::ObjectStore) -> NatsSnapshots {
-        NatsSnapshots { store }
+    /// Snapshots in `store`, written by node `node`.
+    pub fn new(store: object_store::ObjectStore, node: String) -> NatsSnapshots {
+        NatsSnapshots { store, node }
     }
 
     fn storage<'k, E: Into<async_nats::Error>>(
@@ -108,6 +111,7 @@ impl NatsSnapshots {
             ("plugin_hash".to_string(), snapshot.plugin_hash.clone()),
             ("size".to_string(), snapshot.state.len().to_string()),
             ("taken_at".to_string(), snapshot.taken_at.to_string()),
+            ("node".to_string(), self.node.clone()),
         ]);
         let bytes = encode(&snapshot);
         self.store

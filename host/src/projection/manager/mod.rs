@@ -29,6 +29,7 @@ use super::status::{LiveStatus, ProjectionStatus, RunState};
 mod deploy;
 pub mod history;
 mod lifecycle;
+mod ownership;
 mod partitions;
 mod spawn;
 
@@ -82,6 +83,9 @@ pub struct ManagerOptions {
     /// An instance with nothing to do hibernates after this long (`None`:
     /// only when the bound asks; `hume serve --hibernate-after`).
     pub hibernate_after: Option<Duration>,
+    /// Start every deployed projection at once (embedded mode). In cluster
+    /// mode the cluster task starts only the ones this node owns.
+    pub start_deployed: bool,
 }
 
 /// Default `--hibernate-after`.
@@ -92,6 +96,7 @@ impl Default for ManagerOptions {
         ManagerOptions {
             max_live_instances: DEFAULT_MAX_LIVE_INSTANCES,
             hibernate_after: Some(DEFAULT_HIBERNATE_AFTER),
+            start_deployed: true,
         }
     }
 }
@@ -183,7 +188,7 @@ impl Manager {
         // kernel's vm.max_map_count makes the starts fail.
         let instances = count + all.iter().filter(|r| r.pending.is_some()).count();
         crate::plugin::warn_if_near_max_map_count(instances.min(options.max_live_instances));
-        for record in all {
+        for record in all.into_iter().filter(|_| options.start_deployed) {
             if let Err(err) = manager.restart(record.clone()).await {
                 error!(projection = %record.name, error = %err, "cannot start deployed projection");
             }

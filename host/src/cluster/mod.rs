@@ -1,0 +1,116 @@
+//! Cluster ownership: which node applies which projection.
+//!
+//! Several `hume serve --cluster` nodes share one store (see
+//! `backend::nats`); each projection must be applied by exactly one node at
+//! a time. There is no consensus protocol of Hume's own: the store keeps
+//! - a **node registry** (one key per live node, refreshed every third of
+//!   the lease TTL; a key not refreshed for a TTL disappears), and
+//! - one **lease** per projection (owner node id and epoch), taken with a
+//!   create-if-absent and renewed with a compare-and-set against the
+//!   revision the owner last wrote; a lease not renewed for a TTL expires.
+//!
+//! Every node computes the same target assignment from the sorted live
+//! nodes ([`assign`]); it takes only free (or expired) leases the target
+//! gives it, and releases the ones it should no longer hold. A node whose
+//! renewal fails, or whose lease outlived its TTL by the local clock (it was
+//! paused), stops those projections at once. Snapshot writes are fenced
+//! ([`FencedSnapshots`]): each is preceded by a successful compare-and-set
+//! of the writer's lease, so a node that lost a lease never writes a
+//! snapshot (that is, an offset) for that projection again.
+//!
+//! The pure parts ([`assign`], [`lease`]) are unit-tested; [`driver`] is
+//! the thin task that drives them against a [`Coordinator`] (the store's
+//! side, implemented by the backend) and the projection manager.
+
+pub mod assign;
+pub mod driver;
+pub mod fenced;
+pub mod lease;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub use driver::{ClusterConfig, ClusterHandle};
+pub use fenced::FencedSnapshots;
+pub use lease::{Held, Ownership};
+
+use crate::storage::StorageError;
+
+/// What a node says about itself in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node id (`hume serve --node-id`).
+    pub id: String,
+    /// Where its HTTP API answers (`http://host:port`).
+    pub url: String,
+    /// Projections it owns now.
+    pub projections: usize,
+    /// Plugin instances it keeps live now.
+    #[serde(default)]
+    pub live_instances: usize,
+}
+
+/// The value of a lease key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The owner node id.
+    pub node: String,
+    /// Grows with every new owner: the store's revision of the create that
+    /// took the lease.
+    pub epoch: u64,
+}
+
+/// A lease as read from the store: owner and the revision to compare with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLease {
+    /// The projection.
+    pub name: String,
+    /// Owner and epoch.
+    pub lease: Lease,
+    /// The store's revision of this value.
+    pub revision: u64,
+}
+
+/// The store's side of ownership: the node registry and the leases. The
+/// TTL is the store's (keys not refreshed within it disappear).
+pub trait Coordinator: Send + Sync + 'static {
+    /// Register or refresh `node` in the registry.
+    fn heartbeat<'a>(&'a self, node: &'a NodeInfo) -> BoxFuture<'a, Result<(), StorageError>>;
+    /// Every live node.
+    fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, StorageError>>;
+    /// Remove `node` from the registry (at shutdown).
+    fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;
+    /// Every lease held now.
+    fn leases(&self) -> BoxFuture<'_, Result<Vec<StoredLease>, StorageError>>;
+    /// Take the lease of `name` for `node` if nobody holds it: its epoch
+    /// and revision, or `None` when it is held.
+    fn acquire<'a>(
+        &'a self,
+        name: &'a str,
+        node: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, StorageError>>;
+    /// Renew the lease of `name` (compare-and-set on `revision`): the new
+    /// revision, or `None` when it is no longer this holder's.
+    fn renew<'a>(
+        &'a self,
+        name: &'a str,
+        lease: &'a Lease,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<Option<u64>, StorageError>>;
+    /// Give the lease of `name` up (only if still at `revision`).
+    fn release<'a>(
+        &'a self,
+        name: &'a str,
+        revision: u64,
+    ) -> BoxFuture<'a, Result<(), StorageError>>;
+}
+
+/// A snapshot write refused because this node does not hold the lease.
+#[derive(Debug, thiserror::Error)]
+#[error("node `{node}` does not own projection `{name}` (its lease expired or moved to another node), so it may not write its snapshot; the owner does")]
+pub struct NotOwner {
+    /// The projection.
+    pub name: String,
+    /// This node.
+    pub node: String,
+}
