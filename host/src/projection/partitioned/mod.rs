@@ -64,6 +64,11 @@ pub(crate) struct PartitionedConfig {
 /// Events folded between persists while rebuilding, at least.
 const REBUILD_PERSIST_EVENTS: u64 = 50_000;
 
+/// While more than a page behind, one step reads and folds this many pages
+/// at once: more groups per step keeps every worker busy until the end of
+/// the step (the workers wait for each other at each step's end).
+const REBUILD_PAGES: usize = 8;
+
 pub(crate) struct PartitionedActor {
     cfg: PartitionedConfig,
     rx: mpsc::Receiver<Command>,
@@ -176,6 +181,18 @@ impl PartitionedActor {
         }
     }
 
+    /// Events one step reads: `batch_size`, or [`REBUILD_PAGES`] times that
+    /// while more than a page behind.
+    fn page_limit(&self) -> usize {
+        let batch = self.cfg.version.options.batch_size as usize;
+        let behind = self.cfg.feed.end().saturating_sub(self.cursor.scanned());
+        if behind > batch as u64 {
+            batch.saturating_mul(REBUILD_PAGES).min(100_000).max(batch)
+        } else {
+            batch
+        }
+    }
+
     /// A persist is due: by count (coalesced while rebuilding) or by time.
     fn persist_due(&self) -> bool {
         let options = &self.cfg.version.options;
@@ -185,7 +202,7 @@ impl PartitionedActor {
         let every = options.snapshot_every;
         let rebuilding = self.behind();
         let threshold = if rebuilding {
-            every.max(REBUILD_PERSIST_EVENTS.min(10 * u64::from(options.batch_size)))
+            every.max(REBUILD_PERSIST_EVENTS.min(10 * self.page_limit() as u64))
         } else {
             every
         };
@@ -302,6 +319,7 @@ impl PartitionedActor {
     /// Read one page, fold its groups in parallel, then move the cursor.
     async fn step(&mut self) {
         let options = &self.cfg.version.options;
+        let limit = self.page_limit();
         let next = self.cursor.next();
         let prefetched = match self.prefetched.take() {
             Some((from, page)) if from == next => Some(Ok(page)),
@@ -312,7 +330,7 @@ impl PartitionedActor {
             None => {
                 self.cfg
                     .feed
-                    .read(next, &self.cfg.follow, options.batch_size as usize)
+                    .read(next, &self.cfg.follow, limit)
                     .await
             }
         };
@@ -383,7 +401,7 @@ impl PartitionedActor {
                     true => self
                         .cfg
                         .feed
-                        .read(ahead, &self.cfg.follow, options.batch_size as usize)
+                        .read(ahead, &self.cfg.follow, limit)
                         .await
                         .ok(),
                     false => None,
