@@ -17,8 +17,10 @@
 
 mod commands;
 mod repair;
+mod stats;
 pub(crate) use commands::PartitionCommand;
 pub(crate) use repair::Repair;
+pub use stats::{SlowPartition, WorkerFigures};
 pub(crate) mod table;
 mod work;
 
@@ -75,6 +77,8 @@ pub(crate) struct PartitionedActor {
     table: Table,
     cursor: Cursor,
     folding: Folding,
+    /// Fold figures per worker and partition.
+    stats: stats::Stats,
     /// Loaded from the store (or started fresh).
     loaded: bool,
     stopped: bool,
@@ -106,7 +110,9 @@ impl PartitionedActor {
             name: cfg.name.clone(),
             strict: options.strict,
             limits: super::travel::limits_of(options),
+            live: cfg.live.clone(),
         };
+        let stats = stats::Stats::new(&cfg.name, true);
         let span = info_span!("projection", name = %cfg.name, partitioned = %cfg.by);
         let actor = PartitionedActor {
             cursor: Cursor::new(start, start, cfg.skipped.iter().copied()),
@@ -115,6 +121,7 @@ impl PartitionedActor {
             rx,
             table: Table::default(),
             folding,
+            stats,
             loaded: false,
             fault: None,
             since_persist: 0,
@@ -160,13 +167,20 @@ impl PartitionedActor {
         live.scanned = self.cursor.scanned();
         live.fault = self.fault.clone();
         live.skipped_positions = self.cursor.skipped().collect();
+        let count = self.table.len() as u64;
+        let live_instances = live.partitions.as_ref().map_or(0, |p| p.live_instances);
         live.partitions = Some(PartitionsStatus {
             by: self.cfg.by.to_string(),
             workers: self.cfg.workers as u32,
-            count: self.table.len() as u64,
+            count,
             faulted: self.table.faulted() as u64,
             unkeyed_skipped: self.unkeyed_skipped,
+            live_instances,
+            hibernated: count.saturating_sub(live_instances),
+            workers_figures: self.stats.workers(),
+            slowest: self.stats.slowest(),
         });
+        self.stats.set_count(count);
         live.sample_rate();
     }
 
@@ -327,12 +341,7 @@ impl PartitionedActor {
         };
         let read = match prefetched {
             Some(page) => page,
-            None => {
-                self.cfg
-                    .feed
-                    .read(next, &self.cfg.follow, limit)
-                    .await
-            }
+            None => self.cfg.feed.read(next, &self.cfg.follow, limit).await,
         };
         let page = match read {
             Ok(page) => page,
@@ -417,6 +426,12 @@ impl PartitionedActor {
                 return;
             };
             for d in done {
+                self.stats.record(stats::Folded {
+                    key: &d.key,
+                    worker: d.worker,
+                    events: d.applied + d.skipped,
+                    took_us: d.took_us,
+                });
                 applied += d.applied;
                 skipped += d.skipped;
                 last = last.max(d.last_position);

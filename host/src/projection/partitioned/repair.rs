@@ -54,7 +54,10 @@ impl PartitionedActor {
             _ => None,
         };
         let (from, base_events) = match what {
-            Repair::Reset => (None, 0),
+            Repair::Reset => {
+                self.stats.forget(key);
+                (None, 0)
+            }
             _ => (Some((part.last_position, part.state.clone())), part.events),
         };
         let start = from

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use crate::event::RecordedEvent;
 use crate::plugin::{Instance, Limits, Plugin};
 use crate::projection::fold::{FoldError, Folder};
-use crate::projection::status::Fault;
+use crate::projection::status::{Fault, LiveStatus};
 use crate::snapshot::now_ms;
 
 /// One partition's events of a page.
@@ -38,6 +38,9 @@ pub(crate) struct Done {
     pub skipped: u64,
     /// Set when an event failed: the partition faults at it.
     pub fault: Option<Fault>,
+    /// Which worker folded it, and how long it took (µs).
+    pub worker: usize,
+    pub took_us: u64,
 }
 
 /// What every job shares.
@@ -47,6 +50,35 @@ pub(crate) struct Folding {
     pub name: String,
     pub strict: bool,
     pub limits: Limits,
+    /// Where the workers count the instances they hold.
+    pub live: LiveStatus,
+}
+
+/// Count a worker's instance in the status while it folds a page.
+struct Holding(LiveStatus);
+
+impl Holding {
+    fn adjust(live: &LiveStatus, up: bool) {
+        let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = live.partitions.as_mut() {
+            p.live_instances = match up {
+                true => p.live_instances + 1,
+                false => p.live_instances.saturating_sub(1),
+            };
+            p.hibernated = p.count.saturating_sub(p.live_instances);
+        }
+    }
+
+    fn new(live: &LiveStatus) -> Holding {
+        Holding::adjust(live, true);
+        Holding(live.clone())
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        Holding::adjust(&self.0, false);
+    }
 }
 
 /// Fold every job, at most `workers` at once; answers in no particular
@@ -57,18 +89,23 @@ pub(crate) async fn fold_all(ctx: &Folding, jobs: Vec<Job>, workers: usize) -> O
     let queue = Arc::new(Mutex::new(biggest_first(jobs).into_iter()));
     let handle = tokio::runtime::Handle::current();
     let tasks: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|worker| {
             let ctx = ctx.clone();
             let handle = handle.clone();
             let queue = queue.clone();
             tokio::task::spawn_blocking(move || {
                 handle.block_on(async {
+                    let _holding = Holding::new(&ctx.live);
                     let mut out = Vec::new();
                     let mut spare = None;
                     loop {
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                         let Some(job) = next else { break };
-                        out.push(fold_one(&ctx, job, &mut spare).await);
+                        let t = std::time::Instant::now();
+                        let mut done = fold_one(&ctx, job, &mut spare).await;
+                        done.worker = worker;
+                        done.took_us = t.elapsed().as_micros() as u64;
+                        out.push(done);
                     }
                     out
                 })
@@ -143,6 +180,8 @@ async fn fold_one(ctx: &Folding, job: Job, spare: &mut Option<Instance>) -> Done
                 applied: applied.applied as u64,
                 skipped: applied.skipped as u64,
                 fault: None,
+                worker: 0,
+                took_us: 0,
             }
         }
         Err(err) => failed(ctx, job, base, err).await,
@@ -197,6 +236,8 @@ async fn failed(ctx: &Folding, job: Job, base: u64, err: FoldError) -> Done {
             applied: applied.applied as u64,
             skipped: applied.skipped as u64,
             fault: Some(fault),
+            worker: 0,
+            took_us: 0,
         },
         // Not even the state before could be rebuilt: keep the old bytes.
         Err(_) => Done {
@@ -206,6 +247,8 @@ async fn failed(ctx: &Folding, job: Job, base: u64, err: FoldError) -> Done {
             applied: 0,
             skipped: 0,
             fault: Some(fault),
+            worker: 0,
+            took_us: 0,
         },
     }
 }
