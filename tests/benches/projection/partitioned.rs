@@ -7,7 +7,8 @@
 //! one (what the shared machine gives two workers at that moment). Then a
 //! consistent read of one partition under a steady append load (p50/p99),
 //! and `HUME_BENCH_PARTITIONS` (default 100,000) partitions of `counter`:
-//! build, RSS, restart.
+//! build, RSS, restart. `HUME_BENCH_PARTITIONED_ROUNDS` (default 3) rounds of
+//! the three rebuilds.
 
 use std::time::{Duration, Instant};
 
