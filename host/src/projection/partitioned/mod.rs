@@ -18,6 +18,7 @@
 mod commands;
 mod repair;
 mod stats;
+mod travel;
 pub(crate) use commands::PartitionCommand;
 pub(crate) use repair::Repair;
 pub use stats::{SlowPartition, WorkerFigures};

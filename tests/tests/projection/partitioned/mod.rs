@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 mod faults;
 mod status;
+mod travel;
 
 const STREAMS: usize = 60;
 const ROUNDS: usize = 10;
