@@ -148,7 +148,7 @@ impl Stats {
                 worker: i as u32,
                 events: *events,
                 busy_ms: us / 1000,
-                events_per_sec: (*us > 0).then(|| events * 1_000_000 / us).unwrap_or(0),
+                events_per_sec: (events * 1_000_000).checked_div(*us).unwrap_or(0),
             })
             .collect()
     }
