@@ -15,6 +15,7 @@ use hume_tests::{BANK_WASM, KV_WASM};
 use serde_json::{json, Value};
 
 mod faults;
+mod many;
 mod status;
 mod travel;
 
