@@ -251,7 +251,11 @@ fn state_json(view: &StateView) -> Result<serde_json::Value, ApiError> {
 async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateView, ApiError> {
     let manager = manager(app)?;
     if let Some(key) = &q.partition {
-        no_at_with_partition(q)?;
+        if let Some(at) = q.at()? {
+            return Ok(manager
+                .read_partition_at(name, key, at, q.timeout())
+                .await?);
+        }
         return Ok(manager
             .read_partition(name, key, !q.dirty, q.timeout())
             .await?);
@@ -269,13 +273,13 @@ async fn read_view(app: &AppState, name: &str, q: &ReadQuery) -> Result<StateVie
     })
 }
 
-/// Time travel of one partition is not there yet: say so.
+/// A query of one partition at a position is not there yet: say so.
 fn no_at_with_partition(q: &ReadQuery) -> Result<(), ApiError> {
     match &q.at {
         Some(_) => Err(ApiError::bad_field(
             "at",
-            "time travel (at=N) of one partition is not available yet: read the current \
-             state of the partition without at",
+            "a query (at=N) of one partition at a position is not available yet: read its \
+             state at N with GET .../state?partition=KEY&at=N, or query it without at",
         )),
         None => Ok(()),
     }

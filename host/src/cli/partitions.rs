@@ -137,3 +137,38 @@ pub async fn print_all(
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The lines `hume status NAME` prints under the table for a partitioned
+/// projection.
+pub fn status_lines(p: &hume::projection::PartitionsStatus) -> String {
+    let mut out = format!(
+        "partitions: {} by {} ({} live, {} hibernated, {} faulted)",
+        p.count, p.by, p.live_instances, p.hibernated, p.faulted
+    );
+    let workers: Vec<String> = p
+        .workers_figures
+        .iter()
+        .map(|w| {
+            format!(
+                "#{} {} events, {} ev/s busy",
+                w.worker, w.events, w.events_per_sec
+            )
+        })
+        .collect();
+    if !workers.is_empty() {
+        out.push_str(&format!(
+            "\nworkers ({}): {}",
+            p.workers,
+            workers.join("; ")
+        ));
+    }
+    let slowest: Vec<String> = p
+        .slowest
+        .iter()
+        .map(|s| format!("{} {:.1} ms", s.partition, s.fold_us as f64 / 1000.0))
+        .collect();
+    if !slowest.is_empty() {
+        out.push_str(&format!("\nslowest: {}", slowest.join(", ")));
+    }
+    out
+}

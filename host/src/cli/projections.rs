@@ -141,7 +141,9 @@ pub struct StateArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub at: AtArgs,
-    /// Partitioned projections: the state of this partition.
+    /// Partitioned projections: the state of this partition (with --at N:
+    /// after its events up to N, folded from the log in a separate
+    /// instance).
     #[arg(long, value_name = "KEY", conflicts_with = "all")]
     pub partition: Option<String>,
     /// Partitioned projections: every partition, one JSON line each

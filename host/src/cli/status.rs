@@ -46,7 +46,18 @@ Columns:
   ERROR     the current error only: the fault (`at POSITION `KIND`:
             ...`) until resume, skip or reset, or another error (a failed
             snapshot write, a failed read of the log) until the projection
-            moves on or writes a snapshot; `--json` keeps `last_error`";
+            moves on or writes a snapshot; `--json` keeps `last_error`
+
+`hume status NAME` of a partitioned projection adds, under the table:
+  partitions  count, how many hold a live instance now (the fold workers',
+              one each while a page folds) and how many are hibernated
+              (kept as snapshot bytes only), faulted ones
+  workers     per worker since the server started: events folded, and
+              events per second of the time it was busy
+  slowest     the partitions that took the most fold time since the server
+              started (at most 5), with that time
+`--json` has them under `partitions` (`live_instances`, `hibernated`,
+`workers_figures`, `slowest`).";
 
 pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let Some(seconds) = args.watch else {
@@ -91,6 +102,11 @@ async fn once(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         return print_json(&value);
     }
     println!("{}", table(&list));
+    if args.name.is_some() {
+        if let Some(p) = list.first().and_then(|s| s.partitions.as_ref()) {
+            println!("{}", super::partitions::status_lines(p));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -141,6 +141,20 @@ pub struct PartitionsStatus {
     /// Events without a partition key skipped (`--no-strict`) since the
     /// process started.
     pub unkeyed_skipped: u64,
+    /// Plugin instances held right now by the fold workers (at most one
+    /// each, while a page is folded).
+    #[serde(default)]
+    pub live_instances: u64,
+    /// Partitions held as snapshot bytes only, with no instance.
+    #[serde(default)]
+    pub hibernated: u64,
+    /// Events and busy time of each worker since the server started.
+    #[serde(default)]
+    pub workers_figures: Vec<super::partitioned::WorkerFigures>,
+    /// The partitions that took the most fold time since the server
+    /// started, most first (at most 5).
+    #[serde(default)]
+    pub slowest: Vec<super::partitioned::SlowPartition>,
 }
 
 /// Counters the actor updates and status reads.

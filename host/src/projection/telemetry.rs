@@ -13,6 +13,9 @@
 //! | `hume_projection_wakes_total` | counter | - |
 //! | `hume_live_instances` | gauge | - |
 //! | `hume_plugin_call_duration_seconds` | summary | call |
+//! | `hume_projection_partitions` | gauge | projection |
+//! | `hume_projection_partition_worker_events_total` | counter | projection, worker |
+//! | `hume_projection_partition_worker_busy_microseconds_total` | counter | projection, worker |
 //!
 //! Durations are summaries over all projections (a quantile sketch per
 //! projection would cost kilobytes each with thousands of projections), and

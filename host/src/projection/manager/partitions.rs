@@ -26,6 +26,29 @@ impl Manager {
         .await
     }
 
+    /// One partition's state after its events up to and including `at`
+    /// (time travel); waits until the projection has examined the log up
+    /// to `at`.
+    pub async fn read_partition_at(
+        &self,
+        name: &str,
+        key: &str,
+        at: u64,
+        timeout: Duration,
+    ) -> Result<StateView, ProjectionError> {
+        let head = self.inner.log.head();
+        if at > head {
+            return Err(ProjectionError::Position(format!(
+                "at={at} is past the head of the log ({head}): pick a position up to {head}"
+            )));
+        }
+        let key = key.to_string();
+        self.ask(name, Some((timeout, head)), |reply| {
+            Command::from(PartitionCommand::ReadAt { key, at, reply })
+        })
+        .await
+    }
+
     /// The plugin's `query` over one partition's state.
     pub async fn query_partition(
         &self,

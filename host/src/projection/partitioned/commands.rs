@@ -23,6 +23,12 @@ pub(crate) enum PartitionCommand {
         target: Option<u64>,
         reply: Reply<StateView>,
     },
+    /// One partition's state after its events up to `at` (time travel).
+    ReadAt {
+        key: String,
+        at: u64,
+        reply: Reply<StateView>,
+    },
     /// Pass a request to the plugin's `query`, over one partition's state.
     Query {
         key: String,
@@ -63,6 +69,7 @@ impl PartitionCommand {
             PartitionCommand::Read { target, .. }
             | PartitionCommand::Query { target, .. }
             | PartitionCommand::States { target, .. } => *target,
+            PartitionCommand::ReadAt { at, .. } => Some(*at),
             PartitionCommand::List { .. } | PartitionCommand::Repair { .. } => None,
         }
     }
@@ -71,6 +78,7 @@ impl PartitionCommand {
     pub(crate) fn fail(self, err: ProjectionError) {
         match self {
             PartitionCommand::Read { reply, .. } => drop(reply.send(Err(err))),
+            PartitionCommand::ReadAt { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::Query { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::List { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::Repair { reply, .. } => drop(reply.send(Err(err))),
@@ -269,6 +277,9 @@ impl PartitionedActor {
         match pc {
             PartitionCommand::Read { key, reply, .. } => {
                 let _ = reply.send(self.view(&key, consistent));
+            }
+            PartitionCommand::ReadAt { key, at, reply } => {
+                let _ = reply.send(self.state_at(&key, at).await);
             }
             PartitionCommand::Query {
                 key,

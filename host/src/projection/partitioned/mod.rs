@@ -17,8 +17,11 @@
 
 mod commands;
 mod repair;
+mod stats;
+mod travel;
 pub(crate) use commands::PartitionCommand;
 pub(crate) use repair::Repair;
+pub use stats::{SlowPartition, WorkerFigures};
 pub(crate) mod table;
 mod work;
 
@@ -64,12 +67,19 @@ pub(crate) struct PartitionedConfig {
 /// Events folded between persists while rebuilding, at least.
 const REBUILD_PERSIST_EVENTS: u64 = 50_000;
 
+/// While more than a page behind, one step reads and folds this many pages
+/// at once: more groups per step keeps every worker busy until the end of
+/// the step (the workers wait for each other at each step's end).
+const REBUILD_PAGES: usize = 8;
+
 pub(crate) struct PartitionedActor {
     cfg: PartitionedConfig,
     rx: mpsc::Receiver<Box<Command>>,
     table: Table,
     cursor: Cursor,
     folding: Folding,
+    /// Fold figures per worker and partition.
+    stats: stats::Stats,
     /// Loaded from the store (or started fresh).
     loaded: bool,
     stopped: bool,
@@ -101,7 +111,9 @@ impl PartitionedActor {
             name: cfg.name.clone(),
             strict: options.strict,
             limits: super::travel::limits_of(options),
+            live: cfg.live.clone(),
         };
+        let stats = stats::Stats::new(&cfg.name, true);
         let span = info_span!("projection", name = %cfg.name, partitioned = %cfg.by);
         let actor = PartitionedActor {
             cursor: Cursor::new(start, start, cfg.skipped.iter().copied()),
@@ -110,6 +122,7 @@ impl PartitionedActor {
             rx,
             table: Table::default(),
             folding,
+            stats,
             loaded: false,
             fault: None,
             since_persist: 0,
@@ -155,13 +168,20 @@ impl PartitionedActor {
         live.scanned = self.cursor.scanned();
         live.fault = self.fault.clone();
         live.skipped_positions = self.cursor.skipped().collect();
+        let count = self.table.len() as u64;
+        let live_instances = live.partitions.as_ref().map_or(0, |p| p.live_instances);
         live.partitions = Some(PartitionsStatus {
             by: self.cfg.by.to_string(),
             workers: self.cfg.workers as u32,
-            count: self.table.len() as u64,
+            count,
             faulted: self.table.faulted() as u64,
             unkeyed_skipped: self.unkeyed_skipped,
+            live_instances,
+            hibernated: count.saturating_sub(live_instances),
+            workers_figures: self.stats.workers(),
+            slowest: self.stats.slowest(),
         });
+        self.stats.set_count(count);
         live.sample_rate();
     }
 
@@ -176,6 +196,18 @@ impl PartitionedActor {
         }
     }
 
+    /// Events one step reads: `batch_size`, or [`REBUILD_PAGES`] times that
+    /// while more than a page behind.
+    fn page_limit(&self) -> usize {
+        let batch = self.cfg.version.options.batch_size as usize;
+        let behind = self.cfg.feed.end().saturating_sub(self.cursor.scanned());
+        if behind > batch as u64 {
+            batch.saturating_mul(REBUILD_PAGES).min(100_000).max(batch)
+        } else {
+            batch
+        }
+    }
+
     /// A persist is due: by count (coalesced while rebuilding) or by time.
     fn persist_due(&self) -> bool {
         let options = &self.cfg.version.options;
@@ -185,7 +217,7 @@ impl PartitionedActor {
         let every = options.snapshot_every;
         let rebuilding = self.behind();
         let threshold = if rebuilding {
-            every.max(REBUILD_PERSIST_EVENTS.min(10 * u64::from(options.batch_size)))
+            every.max(REBUILD_PERSIST_EVENTS.min(10 * self.page_limit() as u64))
         } else {
             every
         };
@@ -302,6 +334,7 @@ impl PartitionedActor {
     /// Read one page, fold its groups in parallel, then move the cursor.
     async fn step(&mut self) {
         let options = &self.cfg.version.options;
+        let limit = self.page_limit();
         let next = self.cursor.next();
         let prefetched = match self.prefetched.take() {
             Some((from, page)) if from == next => Some(Ok(page)),
@@ -309,12 +342,7 @@ impl PartitionedActor {
         };
         let read = match prefetched {
             Some(page) => page,
-            None => {
-                self.cfg
-                    .feed
-                    .read(next, &self.cfg.follow, options.batch_size as usize)
-                    .await
-            }
+            None => self.cfg.feed.read(next, &self.cfg.follow, limit).await,
         };
         let page = match read {
             Ok(page) => page,
@@ -383,7 +411,7 @@ impl PartitionedActor {
                     true => self
                         .cfg
                         .feed
-                        .read(ahead, &self.cfg.follow, options.batch_size as usize)
+                        .read(ahead, &self.cfg.follow, limit)
                         .await
                         .ok(),
                     false => None,
@@ -399,6 +427,12 @@ impl PartitionedActor {
                 return;
             };
             for d in done {
+                self.stats.record(stats::Folded {
+                    key: &d.key,
+                    worker: d.worker,
+                    events: d.applied + d.skipped,
+                    took_us: d.took_us,
+                });
                 applied += d.applied;
                 skipped += d.skipped;
                 last = last.max(d.last_position);

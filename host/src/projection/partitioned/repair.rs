@@ -54,13 +54,17 @@ impl PartitionedActor {
             _ => None,
         };
         let (from, base_events) = match what {
-            Repair::Reset => (None, 0),
+            Repair::Reset => {
+                self.stats.forget(key);
+                (None, 0)
+            }
             _ => (Some((part.last_position, part.state.clone())), part.events),
         };
         let start = from
             .as_ref()
             .map_or(self.cfg.version.start_offset, |(p, _)| *p);
-        let events = self.partition_events(key, start, step_over).await?;
+        let upto = self.cursor.scanned();
+        let events = self.partition_events(key, start, upto, step_over).await?;
         let last_event = events.last().map(|e| e.position);
         let done = match events.is_empty() {
             true => None,
@@ -124,13 +128,14 @@ impl PartitionedActor {
     /// The events of partition `key` after `after` up to what the
     /// projection has examined, without the positions it skips and
     /// `step_over`.
-    async fn partition_events(
+    pub(super) async fn partition_events(
         &self,
         key: &str,
         after: u64,
+        upto: u64,
         step_over: Option<u64>,
     ) -> Result<Vec<RecordedEvent>, ProjectionError> {
-        let end = self.cursor.scanned();
+        let end = upto.min(self.cursor.scanned());
         let skipped: std::collections::HashSet<u64> = self.cursor.skipped().collect();
         let mut next = after + 1;
         let mut out = Vec::new();

@@ -1,16 +1,22 @@
-//! Folding the groups of one page in parallel. Each group gets a fresh
-//! plugin instance restored from its partition's state bytes (or started
-//! from `init-state`), folds its events, hands back its new state bytes and
-//! is dropped: a partition that is not being folded holds no instance.
+//! Folding the groups of one page in parallel, `workers` at once.
 //!
-//! The groups are spread over at most `workers` bins of about equal event
-//! counts; each bin runs on a blocking thread (the plugin calls never
-//! occupy an async worker), so `workers` partitions fold at once.
+//! Each worker runs on a blocking thread (the plugin calls never occupy an
+//! async worker) and takes the next group from a queue shared by all of
+//! them, biggest groups first, so the workers finish together. A worker
+//! keeps one plugin instance across the groups it folds within a page:
+//! `restore` (or `init-state` for a new partition) replaces the state
+//! before each group, and the instance is dropped at the end of the page
+//! (a partition that is not being folded holds no instance). Creating and
+//! dropping an instance per group cost more than folding 100 events, and
+//! the memory unmapping it involves stalls every core of the process.
+//! An instance whose call failed is never reused.
+
+use std::sync::{Arc, Mutex};
 
 use crate::event::RecordedEvent;
-use crate::plugin::{Limits, Plugin};
+use crate::plugin::{Instance, Limits, Plugin};
 use crate::projection::fold::{FoldError, Folder};
-use crate::projection::status::Fault;
+use crate::projection::status::{Fault, LiveStatus};
 use crate::snapshot::now_ms;
 
 /// One partition's events of a page.
@@ -32,6 +38,9 @@ pub(crate) struct Done {
     pub skipped: u64,
     /// Set when an event failed: the partition faults at it.
     pub fault: Option<Fault>,
+    /// Which worker folded it, and how long it took (µs).
+    pub worker: usize,
+    pub took_us: u64,
 }
 
 /// What every job shares.
@@ -41,24 +50,62 @@ pub(crate) struct Folding {
     pub name: String,
     pub strict: bool,
     pub limits: Limits,
+    /// Where the workers count the instances they hold.
+    pub live: LiveStatus,
+}
+
+/// Count a worker's instance in the status while it folds a page.
+struct Holding(LiveStatus);
+
+impl Holding {
+    fn adjust(live: &LiveStatus, up: bool) {
+        let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = live.partitions.as_mut() {
+            p.live_instances = match up {
+                true => p.live_instances + 1,
+                false => p.live_instances.saturating_sub(1),
+            };
+            p.hibernated = p.count.saturating_sub(p.live_instances);
+        }
+    }
+
+    fn new(live: &LiveStatus) -> Holding {
+        Holding::adjust(live, true);
+        Holding(live.clone())
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        Holding::adjust(&self.0, false);
+    }
 }
 
 /// Fold every job, at most `workers` at once; answers in no particular
 /// order. `None` when a worker thread died (nothing may be taken from the
 /// page then: it is folded again).
 pub(crate) async fn fold_all(ctx: &Folding, jobs: Vec<Job>, workers: usize) -> Option<Vec<Done>> {
-    let bins = bins(jobs, workers.max(1));
+    let threads = workers.max(1).min(jobs.len()).max(1);
+    let queue = Arc::new(Mutex::new(biggest_first(jobs).into_iter()));
     let handle = tokio::runtime::Handle::current();
-    let tasks: Vec<_> = bins
-        .into_iter()
-        .map(|bin| {
+    let tasks: Vec<_> = (0..threads)
+        .map(|worker| {
             let ctx = ctx.clone();
             let handle = handle.clone();
+            let queue = queue.clone();
             tokio::task::spawn_blocking(move || {
                 handle.block_on(async {
-                    let mut out = Vec::with_capacity(bin.len());
-                    for job in bin {
-                        out.push(fold_one(&ctx, job).await);
+                    let _holding = Holding::new(&ctx.live);
+                    let mut out = Vec::new();
+                    let mut spare = None;
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some(job) = next else { break };
+                        let t = std::time::Instant::now();
+                        let mut done = fold_one(&ctx, job, &mut spare).await;
+                        done.worker = worker;
+                        done.took_us = t.elapsed().as_micros() as u64;
+                        out.push(done);
                     }
                     out
                 })
@@ -78,23 +125,33 @@ pub(crate) async fn fold_all(ctx: &Folding, jobs: Vec<Job>, workers: usize) -> O
     Some(done)
 }
 
-/// Spread jobs over `workers` bins, biggest first into the lightest bin.
-fn bins(mut jobs: Vec<Job>, workers: usize) -> Vec<Vec<Job>> {
+/// The order workers take jobs in: most events first, so the last jobs
+/// taken are small ones and the workers finish about together.
+fn biggest_first(mut jobs: Vec<Job>) -> Vec<Job> {
     jobs.sort_by_key(|j| std::cmp::Reverse(j.events.len()));
-    let n = workers.min(jobs.len()).max(1);
-    let mut bins: Vec<(usize, Vec<Job>)> = (0..n).map(|_| (0, Vec::new())).collect();
-    for job in jobs {
-        let lightest = bins
-            .iter_mut()
-            .min_by_key(|(load, _)| *load)
-            .expect("at least one bin");
-        lightest.0 += job.events.len();
-        lightest.1.push(job);
+    jobs
+}
+
+/// A folder for `from`: on `spare` (a worker's instance from its previous
+/// group) when it accepts the state, else on a fresh instance.
+async fn start_on(
+    ctx: &Folding,
+    from: &Option<(u64, Vec<u8>)>,
+    spare: &mut Option<Instance>,
+) -> Result<Folder, FoldError> {
+    if let Some(mut instance) = spare.take() {
+        let ready = match from {
+            Some((offset, state)) => instance.restore(state).await.map(|()| *offset),
+            None => instance.init_state().await.map(|()| 0),
+        };
+        if let Ok(offset) = ready {
+            if !instance.is_poisoned() {
+                let kinds = &ctx.plugin.info().kinds;
+                return Ok(Folder::new(instance, offset, ctx.strict, kinds));
+            }
+        }
     }
-    bins.into_iter()
-        .map(|(_, b)| b)
-        .filter(|b| !b.is_empty())
-        .collect()
+    start(ctx, from).await
 }
 
 async fn start(ctx: &Folding, from: &Option<(u64, Vec<u8>)>) -> Result<Folder, FoldError> {
@@ -102,23 +159,31 @@ async fn start(ctx: &Folding, from: &Option<(u64, Vec<u8>)>) -> Result<Folder, F
     Folder::start_from(&ctx.plugin, &ctx.name, from, ctx.strict, ctx.limits).await
 }
 
-async fn fold_one(ctx: &Folding, job: Job) -> Done {
+async fn fold_one(ctx: &Folding, job: Job, spare: &mut Option<Instance>) -> Done {
     let base = job.from.as_ref().map_or(0, |(o, _)| *o);
     let attempt = async {
-        let mut folder = start(ctx, &job.from).await?;
+        let mut folder = start_on(ctx, &job.from, spare).await?;
         let applied = folder.apply(&job.events).await?;
         let snapshot = folder.snapshot().await?;
-        Ok::<_, FoldError>((snapshot, applied))
+        Ok::<_, FoldError>((snapshot, applied, folder))
     };
     match attempt.await {
-        Ok((snapshot, applied)) => Done {
-            key: job.key,
-            state: snapshot.state,
-            last_position: snapshot.offset,
-            applied: applied.applied as u64,
-            skipped: applied.skipped as u64,
-            fault: None,
-        },
+        Ok((snapshot, applied, folder)) => {
+            let instance = folder.into_instance();
+            if !instance.is_poisoned() {
+                *spare = Some(instance);
+            }
+            Done {
+                key: job.key,
+                state: snapshot.state,
+                last_position: snapshot.offset,
+                applied: applied.applied as u64,
+                skipped: applied.skipped as u64,
+                fault: None,
+                worker: 0,
+                took_us: 0,
+            }
+        }
         Err(err) => failed(ctx, job, base, err).await,
     }
 }
@@ -171,6 +236,8 @@ async fn failed(ctx: &Folding, job: Job, base: u64, err: FoldError) -> Done {
             applied: applied.applied as u64,
             skipped: applied.skipped as u64,
             fault: Some(fault),
+            worker: 0,
+            took_us: 0,
         },
         // Not even the state before could be rebuilt: keep the old bytes.
         Err(_) => Done {
@@ -180,6 +247,8 @@ async fn failed(ctx: &Folding, job: Job, base: u64, err: FoldError) -> Done {
             applied: 0,
             skipped: 0,
             fault: Some(fault),
+            worker: 0,
+            took_us: 0,
         },
     }
 }
@@ -207,15 +276,11 @@ mod tests {
     }
 
     #[test]
-    fn bins_balance_event_counts() {
-        let b = bins(vec![job("a", 5), job("b", 3), job("c", 2), job("d", 1)], 2);
-        assert_eq!(b.len(), 2);
-        let loads: Vec<usize> = b
-            .iter()
-            .map(|bin| bin.iter().map(|j| j.events.len()).sum())
+    fn biggest_jobs_are_taken_first() {
+        let order: Vec<String> = biggest_first(vec![job("a", 1), job("b", 5), job("c", 3)])
+            .into_iter()
+            .map(|j| j.key)
             .collect();
-        assert_eq!(loads.iter().sum::<usize>(), 11);
-        assert!(loads.iter().all(|l| (5..=6).contains(l)), "{loads:?}");
-        assert_eq!(bins(vec![job("a", 1)], 4).len(), 1);
+        assert_eq!(order, ["b", "c", "a"]);
     }
 }

@@ -15,6 +15,9 @@ use hume_tests::{BANK_WASM, KV_WASM};
 use serde_json::{json, Value};
 
 mod faults;
+mod many;
+mod status;
+mod travel;
 
 const STREAMS: usize = 60;
 const ROUNDS: usize = 10;
