@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::assign::assign;
-use super::{Coordinator, Held, Lease, NodeInfo, Ownership};
+use super::{renew_lease, Coordinator, Held, Lease, NodeInfo, Ownership, Renewal};
 use crate::deployment::DeploymentRecord;
 use crate::projection::Manager;
 
@@ -221,32 +221,15 @@ impl Driver {
     }
 
     async fn renew(&self, name: &str) {
-        let lost = {
-            let _one = self.renewing.lock().await;
-            let sent = Instant::now();
-            let Some(held) = self.ownership.get(name, sent) else {
-                return;
-            };
-            match self
-                .coordinator
-                .renew(name, &held.lease, held.revision)
-                .await
-            {
-                Ok(Some(revision)) => {
-                    self.ownership.renewed(name, held.revision, revision, sent);
-                    false
-                }
-                Ok(None) => true,
-                Err(e) => {
-                    warn!(projection = %name, error = %e, "cannot renew a lease; retrying");
-                    false
-                }
+        match renew_lease(&*self.coordinator, &self.ownership, &self.renewing, name).await {
+            Renewal::Renewed | Renewal::NotHeld => {}
+            Renewal::Lost => {
+                self.manager.disown(name, false).await;
+                warn!(projection = %name, "lease lost to another node: stopped without writing");
             }
-        };
-        if lost {
-            self.ownership.remove(name);
-            self.manager.disown(name, false).await;
-            warn!(projection = %name, "lease lost to another node: stopped without writing");
+            Renewal::Failed(e) => {
+                warn!(projection = %name, error = %e, "cannot renew a lease; retrying");
+            }
         }
     }
 }

@@ -12,11 +12,10 @@
 //! it; no write at all follows a failed renewal.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-use super::{Coordinator, NotOwner, Ownership};
+use super::{renew_lease, Coordinator, NotOwner, Ownership, Renewal};
 use crate::snapshot::{
     PartitionRecord, PartitionedSnapshot, Retention, SnapshotError, SnapshotMeta, SnapshotStore,
     StoredSnapshot,
@@ -78,26 +77,10 @@ impl FencedSnapshots {
     /// Renew the lease of `key`'s projection; `Err` when it is not ours.
     async fn fence(&self, key: &str) -> Result<(), SnapshotError> {
         let name = projection_of(key);
-        let _one = self.renewing.lock().await;
-        let sent = Instant::now();
-        let held = self
-            .ownership
-            .get(name, sent)
-            .ok_or_else(|| self.not_owner(key))?;
-        match self
-            .coordinator
-            .renew(name, &held.lease, held.revision)
-            .await
-        {
-            Ok(Some(revision)) => {
-                self.ownership.renewed(name, held.revision, revision, sent);
-                Ok(())
-            }
-            Ok(None) => {
-                self.ownership.remove(name);
-                Err(self.not_owner(key))
-            }
-            Err(source) => Err(SnapshotError::Storage {
+        match renew_lease(&*self.coordinator, &self.ownership, &self.renewing, name).await {
+            Renewal::Renewed => Ok(()),
+            Renewal::NotHeld | Renewal::Lost => Err(self.not_owner(key)),
+            Renewal::Failed(source) => Err(SnapshotError::Storage {
                 key: key.to_string(),
                 source,
             }),

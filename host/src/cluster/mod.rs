@@ -105,6 +105,49 @@ pub trait Coordinator: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StorageError>>;
 }
 
+/// What one compare-and-set renewal of a lease found.
+#[derive(Debug)]
+pub enum Renewal {
+    /// Renewed: still ours for another TTL.
+    Renewed,
+    /// This node holds no valid lease on it (never had, or it expired by
+    /// the local clock).
+    NotHeld,
+    /// Someone else holds it now (the compare-and-set failed); it was
+    /// removed from `ownership`.
+    Lost,
+    /// The store could not be asked; the lease stands until its TTL.
+    Failed(StorageError),
+}
+
+/// Renew `name`'s lease with a compare-and-set on the revision this node
+/// last wrote. `renewing` serialises renewals (the cluster task and fenced
+/// snapshot writes both renew): two compare-and-sets on one revision would
+/// make the second look like a lost lease.
+pub async fn renew_lease(
+    coordinator: &dyn Coordinator,
+    ownership: &Ownership,
+    renewing: &tokio::sync::Mutex<()>,
+    name: &str,
+) -> Renewal {
+    let _one = renewing.lock().await;
+    let sent = std::time::Instant::now();
+    let Some(held) = ownership.get(name, sent) else {
+        return Renewal::NotHeld;
+    };
+    match coordinator.renew(name, &held.lease, held.revision).await {
+        Ok(Some(revision)) => {
+            ownership.renewed(name, held.revision, revision, sent);
+            Renewal::Renewed
+        }
+        Ok(None) => {
+            ownership.remove(name);
+            Renewal::Lost
+        }
+        Err(err) => Renewal::Failed(err),
+    }
+}
+
 /// A snapshot write refused because this node does not hold the lease.
 #[derive(Debug, thiserror::Error)]
 #[error("node `{node}` does not own projection `{name}` (its lease expired or moved to another node), so it may not write its snapshot; the owner does")]
@@ -113,4 +156,97 @@ pub struct NotOwner {
     pub name: String,
     /// This node.
     pub node: String,
+}
+
+#[cfg(test)]
+mod renew_tests {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A store whose renewals answer what the test says: the new revision,
+    /// or `None` (another node's compare-and-set won).
+    struct Scripted {
+        answer: Mutex<Option<u64>>,
+        asked: Mutex<Vec<u64>>,
+    }
+
+    fn unused<T: Send + 'static>() -> BoxFuture<'static, Result<T, StorageError>> {
+        Box::pin(async { unreachable!("not used by renew_lease") })
+    }
+
+    impl Coordinator for Scripted {
+        fn heartbeat<'a>(&'a self, _: &'a NodeInfo) -> BoxFuture<'a, Result<(), StorageError>> {
+            unused()
+        }
+        fn nodes(&self) -> BoxFuture<'_, Result<Vec<NodeInfo>, StorageError>> {
+            unused()
+        }
+        fn leave<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), StorageError>> {
+            unused()
+        }
+        fn leases(&self) -> BoxFuture<'_, Result<Vec<StoredLease>, StorageError>> {
+            unused()
+        }
+        fn acquire<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<u64>, StorageError>> {
+            unused()
+        }
+        fn renew<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a Lease,
+            revision: u64,
+        ) -> BoxFuture<'a, Result<Option<u64>, StorageError>> {
+            self.asked.lock().unwrap().push(revision);
+            let answer = *self.answer.lock().unwrap();
+            Box::pin(async move { Ok(answer) })
+        }
+        fn release<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, Result<(), StorageError>> {
+            unused()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_compares_with_the_last_revision_and_a_lost_one_is_dropped() {
+        let store = Scripted {
+            answer: Mutex::new(Some(8)),
+            asked: Mutex::default(),
+        };
+        let ownership = Ownership::new("a", Duration::from_secs(60));
+        let one = tokio::sync::Mutex::new(());
+        let lease = Lease {
+            node: "a".into(),
+            epoch: 3,
+        };
+        ownership.insert(
+            "p",
+            Held {
+                lease,
+                revision: 5,
+                sent: Instant::now(),
+            },
+        );
+        let renewed = renew_lease(&store, &ownership, &one, "p").await;
+        assert!(matches!(renewed, Renewal::Renewed), "{renewed:?}");
+        assert_eq!(ownership.get("p", Instant::now()).unwrap().revision, 8);
+
+        // Another node's compare-and-set won: the lease is gone here, and
+        // the next renewal does not even ask the store.
+        *store.answer.lock().unwrap() = None;
+        let lost = renew_lease(&store, &ownership, &one, "p").await;
+        assert!(matches!(lost, Renewal::Lost), "{lost:?}");
+        assert!(ownership.get("p", Instant::now()).is_none());
+        let again = renew_lease(&store, &ownership, &one, "p").await;
+        assert!(matches!(again, Renewal::NotHeld), "{again:?}");
+        assert_eq!(
+            *store.asked.lock().unwrap(),
+            [5, 8],
+            "compared with the last revision"
+        );
+    }
 }
