@@ -16,7 +16,9 @@ times (to compare two `hume` binaries on the same data, for example):
 Environment: N (default 100000), DATA (default /var/tmp/hume-fanout),
 HUME_BIN (default target/release/hume), COUNTER_WASM (default: the one
 tests/build.rs built under target/), PORT (default 7199), EXTRA (more
-`hume serve` flags), HOLD (seconds to stay up after a restart).
+`hume serve` flags), HOLD (seconds to stay up after a restart), LISTING=1
+(poll the full listing, as rounds before the summary did, instead of
+`GET /projections?summary=true`).
 """
 import base64
 import glob
@@ -88,13 +90,21 @@ def parallel(fn):
 
 
 def all_at_the_head():
+    """Poll until every projection is at the head. LISTING=1 polls the full
+    listing (what earlier rounds did: the server serialises every status and
+    this script parses tens of megabytes each time) instead of the summary."""
     c = conn()
     while True:
-        listing = json.loads(req(c, "GET", "/projections")[1])["projections"]
-        behind = sum(1 for s in listing
-                     if s.get("lag") != 0 or s["state"] not in ("running", "hibernated"))
-        if behind == 0 and len(listing) == N:
-            return
+        if os.environ.get("LISTING") == "1":
+            listing = json.loads(req(c, "GET", "/projections")[1])["projections"]
+            behind = sum(1 for s in listing
+                         if s.get("lag") != 0 or s["state"] not in ("running", "hibernated"))
+            if behind == 0 and len(listing) == N:
+                return
+        else:
+            s = json.loads(req(c, "GET", "/projections?summary=true")[1])
+            if s["total"] == N and s["at_head"] == N:
+                return
         time.sleep(0.2)
 
 

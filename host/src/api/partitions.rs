@@ -135,10 +135,11 @@ pub(super) async fn command(
     name: &str,
     command: &str,
     key: &str,
+    keep_skips: bool,
 ) -> Result<Response, ApiError> {
     match command {
         "resume" => manager.resume_partition(name, key).await?,
-        "reset" => manager.reset_partition(name, key).await?,
+        "reset" => manager.reset_partition(name, key, keep_skips).await?,
         "skip" => {
             let position = manager.skip_partition(name, key).await?;
             return Ok(Json(

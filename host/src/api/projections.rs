@@ -15,7 +15,8 @@
 //!   entries that match nothing or look like a shell-expanded pattern).
 //!   A `*` other than at the end of an entry, `[` or `]` is a 400 naming
 //!   `streams`.
-//! - `GET /projections` → `{"projections": [status...]}`
+//! - `GET /projections` → `{"projections": [status...]}`; `?summary=true` → counts
+//!   only (`total`, `at_head`, `behind`, `by_state`, live instances)
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
 //!   (partitioned projections: `partition=KEY` or `all=true`, see
@@ -50,7 +51,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use super::deploy_limits::DeployMaximums;
 use super::{
@@ -150,9 +151,41 @@ struct DeployReply {
     follows: Option<Coverage>,
 }
 
-async fn list(State(app): State<AppState>) -> Result<Response, ApiError> {
+/// Query of `GET /projections`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListFlags {
+    /// Only counts (total, at the head, behind, by state, live instances),
+    /// not every projection's status: cheap to poll on a large server.
+    #[serde(default)]
+    summary: bool,
+}
+
+/// The listing, serialised straight from the statuses (no JSON tree in
+/// between: the listing of 100,000 projections is tens of megabytes).
+#[derive(Serialize)]
+struct Listing {
+    projections: Vec<crate::projection::ProjectionStatus>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    q: Result<Query<ListFlags>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("bad query string: {e}; the only flag is `summary=true`"),
+        )
+    })?;
     let manager = manager(&app)?;
-    Ok(Json(serde_json::json!({ "projections": manager.list() })).into_response())
+    if q.summary {
+        return Ok(Json(manager.summary()).into_response());
+    }
+    Ok(Json(Listing {
+        projections: manager.list(),
+    })
+    .into_response())
 }
 
 async fn status(
@@ -428,7 +461,7 @@ async fn command(
     })?;
     let manager = manager(&app)?;
     if let Some(key) = &q.partition {
-        return super::partitions::command(manager, &name, &command, key).await;
+        return super::partitions::command(manager, &name, &command, key, q.keep_skips).await;
     }
     match command.as_str() {
         "stop" => manager.stop(&name).await?,

@@ -94,18 +94,26 @@ pub async fn repair(
     client: &Client,
     args: super::projections::RepairArgs,
     what: &str,
+    keep_skips: bool,
 ) -> anyhow::Result<ExitCode> {
     let Some(key) = args.partition else {
         return super::projections::lifecycle(client, &args.name, what).await;
     };
     let mut url = client.endpoint(&["projections", &args.name, what]);
     url.query_pairs_mut().append_pair("partition", &key);
+    if keep_skips {
+        url.query_pairs_mut().append_pair("keep_skips", "true");
+    }
     let answer: serde_json::Value = client
         .decode(client.send(client.request_url(Method::POST, url)).await?)
         .await?;
     match answer.get("skipped").and_then(|s| s.as_u64()) {
         Some(p) => println!(
             "{}: partition `{key}` skipped the event at position {p}",
+            args.name
+        ),
+        None if keep_skips => println!(
+            "{}: partition `{key}`: {what} done, skips kept",
             args.name
         ),
         None => println!("{}: partition `{key}`: {what} done", args.name),

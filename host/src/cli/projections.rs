@@ -84,10 +84,12 @@ pub struct ResetArgs {
     /// The projection.
     pub name: String,
     /// Only this partition of a partitioned projection (refolded from the
-    /// log up to the others).
-    #[arg(long, value_name = "KEY", conflicts_with = "keep_skips")]
+    /// log up to the others; the skips of its events are forgotten unless
+    /// --keep-skips).
+    #[arg(long, value_name = "KEY")]
     pub partition: Option<String>,
-    /// Keep stepping over the positions skipped so far.
+    /// Keep stepping over the positions skipped so far (with --partition:
+    /// those of that partition's events).
     #[arg(long)]
     pub keep_skips: bool,
 }
@@ -332,11 +334,12 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,
         Command::Reset(a) if a.partition.is_some() => {
+            let kept = a.keep_skips;
             let repair = RepairArgs {
                 name: a.name,
                 partition: a.partition,
             };
-            super::partitions::repair(&client, repair, "reset").await
+            super::partitions::repair(&client, repair, "reset", kept).await
         }
         Command::Reset(a) => {
             let mut url = client.endpoint(&["projections", &a.name, "reset"]);
@@ -349,8 +352,8 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             println!("{}: reset done{kept}", a.name);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Resume(a) => super::partitions::repair(&client, a, "resume").await,
-        Command::Skip(a) => super::partitions::repair(&client, a, "skip").await,
+        Command::Resume(a) => super::partitions::repair(&client, a, "resume", false).await,
+        Command::Skip(a) => super::partitions::repair(&client, a, "skip", false).await,
         Command::Partitions(a) => super::partitions::list(&client, a).await,
     }
 }

@@ -72,6 +72,12 @@ impl Cursor {
         self.skipped.insert(position);
     }
 
+    /// Apply `position` again from now on (a partition reset that forgets
+    /// the skips of that partition).
+    pub fn unskip(&mut self, position: u64) {
+        self.skipped.remove(&position);
+    }
+
     /// Forget every skipped position (a reset that rebuilds the fold as the
     /// plugin computes it over the whole log).
     pub fn forget_skips(&mut self) {
@@ -124,6 +130,15 @@ mod tests {
         assert_eq!(c.skipped().collect::<Vec<_>>(), vec![2]);
         c.forget_skips();
         assert_eq!(c.skipped().count(), 0);
+    }
+
+    #[test]
+    fn an_unskipped_position_is_applied_again_and_the_others_stay_skipped() {
+        let mut c = Cursor::new(0, 0, [2, 4]);
+        c.unskip(2);
+        let b = c.batch((1..=5).map(ev).collect(), 5, u64::MAX);
+        let got: Vec<u64> = b.events.iter().map(|e| e.position).collect();
+        assert_eq!((got, b.stepped_over), (vec![1, 2, 3, 5], 1));
     }
 
     fn ev(position: u64) -> RecordedEvent {

@@ -26,7 +26,7 @@ pub use error::ProjectionError;
 pub use instances::{DEFAULT_MAX_LIVE_INSTANCES, MAX_MAX_LIVE_INSTANCES};
 pub use manager::history::{DiffView, Wait, MAX_DIFF_EVENTS};
 pub use manager::{
-    DeployOutcome, DeployRequest, Manager, ManagerOptions, DEFAULT_HIBERNATE_AFTER,
+    DeployOutcome, DeployRequest, Manager, ManagerOptions, Summary, DEFAULT_HIBERNATE_AFTER,
     DEFAULT_READ_TIMEOUT,
 };
 pub use partitioned::{ListQuery, PartitionInfo, PartitionPage};

@@ -79,6 +79,19 @@ async fn at_most_max_live_instances_are_live_and_every_state_stays_exact() {
         .filter(|s| s["state"] == "hibernated")
         .count();
     assert!(asleep >= 3, "5 projections, 2 live: {statuses:#?}");
+    // The summary counts the same, without every status.
+    let (code, summary) = api.get("/projections?summary=true").await;
+    assert_eq!(code, 200, "{summary}");
+    assert_eq!(summary["total"], json!(5), "{summary}");
+    assert_eq!(summary["at_head"], json!(5), "{summary}");
+    assert_eq!(summary["behind"], json!(0), "{summary}");
+    let summed_asleep = summary["by_state"]["hibernated"].as_u64().unwrap_or(0);
+    assert!(summed_asleep >= 3, "{summary}");
+    assert_eq!(summary["max_live_instances"], json!(2), "{summary}");
+    assert!(summary.get("projections").is_none(), "{summary}");
+    let (code, err) = api.get("/projections?summry=true").await;
+    assert_eq!(code, 400, "{err}");
+    assert!(err.to_string().contains("summary=true"), "{err}");
     let table = cli_ok(&server, &["status"]);
     assert!(table.contains("hibernated"), "{table}");
 

@@ -7,7 +7,7 @@ use crate::projection::error::ProjectionError;
 
 impl Manager {
     /// The record of `name` as it stands.
-    fn record_of(&self, name: &str) -> Result<DeploymentRecord, ProjectionError> {
+    pub(super) fn record_of(&self, name: &str) -> Result<DeploymentRecord, ProjectionError> {
         self.read_entries()
             .get(name)
             .map(|e| e.record.clone())
@@ -16,7 +16,7 @@ impl Manager {
 
     /// Save a changed record durably, then make it the one in use (under
     /// the `changes` lock, held by the caller).
-    async fn store_record(&self, record: DeploymentRecord) -> Result<(), ProjectionError> {
+    pub(super) async fn store_record(&self, record: DeploymentRecord) -> Result<(), ProjectionError> {
         self.inner
             .stores
             .deployments

@@ -32,6 +32,9 @@ mod lifecycle;
 mod ownership;
 mod partitions;
 mod spawn;
+mod summary;
+
+pub use summary::Summary;
 
 /// What `deploy` needs.
 #[derive(Debug, Clone)]

@@ -75,20 +75,68 @@ impl Manager {
     /// Retry the event partition `key` faulted at (after fixing the plugin),
     /// then fold its events up to where the projection is.
     pub async fn resume_partition(&self, name: &str, key: &str) -> Result<(), ProjectionError> {
-        self.repair(name, key, Repair::Resume).await.map(|_| ())
+        self.repair(name, key, Repair::Resume, Vec::new())
+            .await
+            .map(|_| ())
     }
 
-    /// Step over the event partition `key` faulted at; answers its position.
+    /// Step over the event partition `key` faulted at: record its position
+    /// durably (as `skip` does for a whole projection, so a reset with
+    /// skips kept steps over it again), then go on after it; answers the
+    /// position.
     pub async fn skip_partition(&self, name: &str, key: &str) -> Result<u64, ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let query = ListQuery {
+            prefix: Some(key.to_string()),
+            after: None,
+            limit: 1,
+            faulted: true,
+        };
+        let page = self.partitions(name, query).await?;
+        let fault = page
+            .partitions
+            .into_iter()
+            .find(|p| p.partition == key)
+            .and_then(|p| p.fault);
+        if let Some(position) = fault.map(|f| f.position).filter(|p| *p > 0) {
+            let mut record = self.record_of(name)?;
+            if !record.skipped.contains(&position) {
+                record.skipped.push(position);
+                self.store_record(record).await?;
+            }
+        }
+        // Not faulted, or no such partition: the actor says which.
         Ok(self
-            .repair(name, key, Repair::Skip)
+            .repair(name, key, Repair::Skip, Vec::new())
             .await?
             .unwrap_or_default())
     }
 
-    /// Fold partition `key` again from the projection's start.
-    pub async fn reset_partition(&self, name: &str, key: &str) -> Result<(), ProjectionError> {
-        self.repair(name, key, Repair::Reset).await.map(|_| ())
+    /// Fold partition `key` again from the projection's start. The
+    /// positions of its events stepped over with `skip` are forgotten
+    /// (durably, first) and applied again, unless `keep_skips`.
+    pub async fn reset_partition(
+        &self,
+        name: &str,
+        key: &str,
+        keep_skips: bool,
+    ) -> Result<(), ProjectionError> {
+        let _changes = self.inner.changes.lock().await;
+        let mut forget = Vec::new();
+        if !keep_skips {
+            let k = key.to_string();
+            forget = self
+                .ask(name, None, |reply| {
+                    Command::from(PartitionCommand::SkipsOf { key: k, reply })
+                })
+                .await?;
+            if !forget.is_empty() {
+                let mut record = self.record_of(name)?;
+                record.skipped.retain(|p| !forget.contains(p));
+                self.store_record(record).await?;
+            }
+        }
+        self.repair(name, key, Repair::Reset, forget).await.map(|_| ())
     }
 
     async fn repair(
@@ -96,10 +144,16 @@ impl Manager {
         name: &str,
         key: &str,
         what: Repair,
+        forget: Vec<u64>,
     ) -> Result<Option<u64>, ProjectionError> {
         let key = key.to_string();
         self.ask(name, None, |reply| {
-            Command::from(PartitionCommand::Repair { key, what, reply })
+            Command::from(PartitionCommand::Repair {
+                key,
+                what,
+                forget,
+                reply,
+            })
         })
         .await
     }

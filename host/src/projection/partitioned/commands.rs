@@ -42,11 +42,16 @@ pub(crate) enum PartitionCommand {
         reply: Reply<PartitionPage>,
     },
     /// Resume, skip or reset one partition; answers the skipped position.
+    /// A reset applies the positions in `forget` again (the partition's
+    /// skips, already dropped from the deployment record).
     Repair {
         key: String,
         what: Repair,
+        forget: Vec<u64>,
         reply: Reply<Option<u64>>,
     },
+    /// The skipped positions whose events belong to partition `key`.
+    SkipsOf { key: String, reply: Reply<Vec<u64>> },
     /// A page of `(key, state)` after `after`, by key.
     States {
         after: Option<String>,
@@ -70,7 +75,9 @@ impl PartitionCommand {
             | PartitionCommand::Query { target, .. }
             | PartitionCommand::States { target, .. } => *target,
             PartitionCommand::ReadAt { at, .. } => Some(*at),
-            PartitionCommand::List { .. } | PartitionCommand::Repair { .. } => None,
+            PartitionCommand::List { .. }
+            | PartitionCommand::Repair { .. }
+            | PartitionCommand::SkipsOf { .. } => None,
         }
     }
 
@@ -82,6 +89,7 @@ impl PartitionCommand {
             PartitionCommand::Query { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::List { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::Repair { reply, .. } => drop(reply.send(Err(err))),
+            PartitionCommand::SkipsOf { reply, .. } => drop(reply.send(Err(err))),
             PartitionCommand::States { reply, .. } => drop(reply.send(Err(err))),
         }
     }
@@ -293,8 +301,19 @@ impl PartitionedActor {
                 };
                 let _ = reply.send(r);
             }
-            PartitionCommand::Repair { key, what, reply } => {
+            PartitionCommand::Repair {
+                key,
+                what,
+                forget,
+                reply,
+            } => {
+                for position in forget {
+                    self.cursor.unskip(position);
+                }
                 let _ = reply.send(self.repair(&key, what).await);
+            }
+            PartitionCommand::SkipsOf { key, reply } => {
+                let _ = reply.send(self.skips_of(&key).await);
             }
             PartitionCommand::List { query, reply } => {
                 let _ = reply.send(Ok(self.table.list(&query)));

@@ -53,6 +53,12 @@ impl PartitionedActor {
             Repair::Skip => fault.as_ref().map(|f| f.position),
             _ => None,
         };
+        if let Some(position) = step_over {
+            // Recorded in the deployment by the manager already: a later
+            // reset (of the partition or, with --keep-skips, of the whole
+            // projection) steps over it again.
+            self.cursor.skip(position);
+        }
         let (from, base_events) = match what {
             Repair::Reset => {
                 self.stats.forget(key);
@@ -123,6 +129,27 @@ impl PartitionedActor {
             }),
             None => Ok(step_over),
         }
+    }
+
+    /// The skipped positions whose events belong to partition `key`.
+    pub(super) async fn skips_of(&self, key: &str) -> Result<Vec<u64>, ProjectionError> {
+        let mut out = Vec::new();
+        let skipped: Vec<u64> = self.cursor.skipped().collect();
+        for position in skipped {
+            let page = self
+                .cfg
+                .feed
+                .read(position, &self.cfg.follow, 1)
+                .await
+                .map_err(ProjectionError::Log)?;
+            let ours = page.events.first().is_some_and(|e| {
+                e.position == position && self.cfg.by.key_of(e).is_some_and(|k| k == key)
+            });
+            if ours {
+                out.push(position);
+            }
+        }
+        Ok(out)
     }
 
     /// The events of partition `key` after `after` up to what the

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_faulted_partition_faults_alone_and_is_skipped_resumed_and_reset_alone() {
     let dir = hume_tests::temp_dir();
-    let server = TestServer::start(dir.path().join("data"));
+    let mut server = TestServer::start(dir.path().join("data"));
     let api = Api::new(&server);
     let add = |k: &str, v: i64| ("add", json!({ "key": k, "value": v }));
     for s in 0..4 {
@@ -76,6 +76,39 @@ async fn a_faulted_partition_faults_alone_and_is_skipped_resumed_and_reset_alone
     let one_again: Value =
         serde_json::from_str(&cli_ok(&server, &["state", "kvf", "--partition", "kv-1"])).unwrap();
     assert_eq!(one_again, one);
+
+    // The skip is recorded durably, like a whole projection's: after a
+    // restart, resets that keep skips (of the partition, of the whole
+    // projection) step over the bogus event again.
+    let state_of = |server: &TestServer, key: &str| -> Value {
+        serde_json::from_str(&cli_ok(server, &["state", "kvf", "--partition", key])).unwrap()
+    };
+    server.restart();
+    let api = Api::new(&server);
+    let out = cli_ok(
+        &server,
+        &["reset", "kvf", "--partition", "kv-2", "--keep-skips"],
+    );
+    assert!(out.contains("skips kept"), "{out}");
+    assert_eq!(state_of(&server, "kv-2"), json!({"a": 2, "b": 20}));
+    cli_ok(&server, &["reset", "kvf", "--keep-skips"]);
+    caught_up(&api, "kvf", "kv-2").await;
+    assert_eq!(state_of(&server, "kv-2"), json!({"a": 2, "b": 20}));
+    assert_eq!(api.status("kvf").await["partitions"]["faulted"], json!(0));
+
+    // A partition reset without --keep-skips forgets that partition's skip
+    // (durably): the bogus event faults it again, and a whole reset with
+    // skips kept has nothing of it left to step over.
+    let err = cli_err(&server, &["reset", "kvf", "--partition", "kv-2"]);
+    assert!(err.contains("bogus") && err.contains("kv-2"), "{err}");
+    server.restart();
+    let api = Api::new(&server);
+    cli_ok(&server, &["reset", "kvf", "--keep-skips"]);
+    caught_up(&api, "kvf", "kv-1").await;
+    let listed = cli_ok(&server, &["partitions", "kvf", "--faulted", "--json"]);
+    let listed: Value = serde_json::from_str(listed.trim()).expect("kv-2 faulted again");
+    assert_eq!(listed["fault"]["position"], json!(bad_position), "{listed}");
+    assert_eq!(state_of(&server, "kv-1"), one);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
