@@ -30,8 +30,10 @@ use crate::storage::StorageErrorKind;
 
 mod deploy_limits;
 pub mod events;
+pub mod forward;
 pub mod guard;
 pub mod history;
+mod listing;
 pub mod logs;
 mod partitions;
 pub mod plugins;
@@ -85,6 +87,9 @@ pub struct AppState {
     pub security: guard::SecurityConfig,
     /// Each projection's recent log lines (`hume logs`).
     pub journals: Arc<crate::journal::Journals>,
+    /// Cluster mode: who runs what, to pass requests to the node that runs
+    /// the projection (see [`forward`]). `None`: embedded, one node.
+    pub cluster: Option<forward::Cluster>,
 }
 
 impl AppState {
@@ -97,6 +102,7 @@ impl AppState {
             projections: None,
             security: guard::SecurityConfig::default(),
             journals: crate::journal::Journals::new(),
+            cluster: None,
         }
     }
 }
@@ -113,10 +119,15 @@ pub fn router(state: AppState) -> Router {
         .merge(history::routes())
         .merge(logs::routes())
         .merge(plugins::routes())
+        .merge(listing::routes())
         .merge(ui::routes())
         .route("/health", get(health))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::forward,
+        ))
         .with_state(state);
     guard::protect(app, security)
 }
@@ -146,8 +157,8 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError
         StatusCode::NOT_FOUND,
         format!(
             "no such endpoint: {method} {}. Endpoints: POST/GET /streams/{{stream}}, GET /streams, \
-             /all, /categories/{{prefix}}, /projections[/{{name}}[/...]], /plugins/validate, \
-             /metrics, /health; the web UI is at /ui/",
+             /all, /categories/{{prefix}}, /projections[/{{name}}[/...]], /nodes, \
+             /plugins/validate, /metrics, /health; the web UI is at /ui/",
             uri.path()
         ),
     )

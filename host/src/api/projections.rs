@@ -15,8 +15,8 @@
 //!   entries that match nothing or look like a shell-expanded pattern).
 //!   A `*` other than at the end of an entry, `[` or `]` is a 400 naming
 //!   `streams`.
-//! - `GET /projections` → `{"projections": [status...]}`; `?summary=true` → counts
-//!   only (`total`, `at_head`, `behind`, `by_state`, live instances)
+//! - `GET /projections` → `{"projections": [status...]}` (in cluster mode
+//!   every node's, see [`super::listing`]); `?summary=true` → counts only
 //! - `GET /projections/{name}` → status; `DELETE /projections/{name}` undeploys
 //! - `GET /projections/{name}/state?dirty=&pointer=&timeout_ms=` → the state
 //!   (partitioned projections: `partition=KEY` or `all=true`, see
@@ -42,7 +42,11 @@
 //!
 //! Reads are consistent unless `dirty=true`: they wait (up to `timeout_ms`,
 //! default 5000) until the projection has examined every event that was in
-//! the log when the request arrived.
+//! the log when the request arrived (in cluster mode: the head JetStream
+//! reports at that moment, so every append any node acknowledged before).
+//!
+//! In cluster mode a request for a projection another node runs is passed
+//! to that node (see [`super::forward`]).
 
 use std::time::Duration;
 
@@ -51,12 +55,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use super::deploy_limits::DeployMaximums;
-use super::{
-    manager, plugin_bytes, position, state_value, ApiError, AppState, BodyBytes, JsonBody,
-};
+use super::{manager, plugin_bytes, position, state_value, ApiError, AppState, BodyBytes};
 use crate::log::coverage::Coverage;
 use crate::projection::{
     telemetry, DeployRequest, ProjectionOptions, StateView, Wait, DEFAULT_READ_TIMEOUT,
@@ -70,7 +72,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/projections",
-            get(list)
+            get(super::listing::list)
                 .post(deploy)
                 .layer(DefaultBodyLimit::max(MAX_DEPLOY_BYTES)),
         )
@@ -107,10 +109,28 @@ pub struct DeployBody {
 
 async fn deploy(
     State(app): State<AppState>,
-    JsonBody(body): JsonBody<DeployBody>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    BodyBytes(bytes): BodyBytes,
 ) -> Result<Response, ApiError> {
     let manager = manager(&app)?;
-    let mut body = body;
+    let mut body: DeployBody = super::parse_json(&bytes)?;
+    // Cluster mode: a new version or new options go to the node that runs
+    // the projection.
+    match super::forward::owner_of_deploy(&app, &body.name, &headers).await {
+        Ok(None) => {}
+        Ok(Some((node, url))) => {
+            let cluster = app
+                .cluster
+                .as_ref()
+                .expect("an owner elsewhere: cluster mode");
+            return Ok(
+                super::forward::proxy(cluster, &node, &url, &method, &uri, &headers, bytes).await,
+            );
+        }
+        Err(response) => return Ok(response),
+    }
     app.limits.deploy.fit_defaults(&mut body.options);
     app.limits.deploy.check(&body.options)?;
     let wasm = plugin_bytes(&body.plugin)?;
@@ -151,48 +171,19 @@ struct DeployReply {
     follows: Option<Coverage>,
 }
 
-/// Query of `GET /projections`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListFlags {
-    /// Only counts (total, at the head, behind, by state, live instances),
-    /// not every projection's status: cheap to poll on a large server.
-    #[serde(default)]
-    summary: bool,
-}
-
-/// The listing, serialised straight from the statuses (no JSON tree in
-/// between: the listing of 100,000 projections is tens of megabytes).
-#[derive(Serialize)]
-struct Listing {
-    projections: Vec<crate::projection::ProjectionStatus>,
-}
-
-async fn list(
-    State(app): State<AppState>,
-    q: Result<Query<ListFlags>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("bad query string: {e}; the only flag is `summary=true`"),
-        )
-    })?;
-    let manager = manager(&app)?;
-    if q.summary {
-        return Ok(Json(manager.summary()).into_response());
-    }
-    Ok(Json(Listing {
-        projections: manager.list(),
-    })
-    .into_response())
-}
-
 async fn status(
     State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(manager(&app)?.status(&name)?).into_response())
+    let status = manager(&app)?.status(&name)?;
+    let Some(cluster) = &app.cluster else {
+        return Ok(Json(status).into_response());
+    };
+    // Cluster mode: which node runs it (this one: elsewhere it was passed on).
+    let mut value = serde_json::to_value(status)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    value["node"] = cluster.node().into();
+    Ok(Json(value).into_response())
 }
 
 async fn undeploy(

@@ -90,3 +90,9 @@ pub(super) async fn open_backend(
     };
     Ok((stores, Box::new(backend.stores), Some(parts)))
 }
+
+/// The host name of an advertised URL (`http://NAME:PORT/...`).
+pub(super) fn advertised_host(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    hume::api::guard::normalize_host_name(url.host_str()?).ok()
+}

@@ -22,6 +22,7 @@ mod heap;
 mod history;
 mod kits;
 mod logs;
+mod nodes;
 mod offline;
 mod output;
 mod partitions;

@@ -54,6 +54,9 @@ pub enum Command {
     /// plugin, skipped events and the current error (`--help` explains each
     /// column; `--watch` refreshes).
     Status(super::status::StatusArgs),
+    /// List the live nodes of a cluster: id, URL, projections each runs,
+    /// live plugin instances and load (events applied per second).
+    Nodes(super::nodes::NodesArgs),
     /// Stop applying events (stays stopped across restarts).
     Stop(NameArg),
     /// Start a stopped projection.
@@ -330,6 +333,7 @@ pub async fn run(cmd: Command, ctx: &Context) -> anyhow::Result<ExitCode> {
             print_json(&answer)
         }
         Command::Status(a) => super::status::status(&client, a).await,
+        Command::Nodes(a) => super::nodes::nodes(&client, a).await,
         Command::Logs(a) => super::logs::logs(&client, a).await,
         Command::Stop(a) => lifecycle(&client, &a.name, "stop").await,
         Command::Start(a) => lifecycle(&client, &a.name, "start").await,

@@ -359,6 +359,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         tracing::info!(node = %c.node, %url, lease_ttl_ms = c.ownership.ttl().as_millis() as u64, "joining the cluster");
+        let directory = hume::cluster::Directory::new(
+            c.node.clone(),
+            url.clone(),
+            c.coordinator.clone(),
+            c.ownership.clone(),
+        );
+        state.cluster = Some(api::forward::Cluster::new(Arc::new(directory)));
+        if let Some(host) = super::backend::advertised_host(&url) {
+            // Other nodes pass requests on with this name as `Host`.
+            state.security.allow_hosts.push(host);
+        }
         hume::cluster::ClusterHandle::spawn(
             (*manager).clone(),
             c.coordinator,

@@ -29,6 +29,11 @@ const COLUMNS: &str = "\
 Columns:
   NAME      the projection; a version being built beside it (blue/green)
             shows as an indented `└ NAME (next)` row
+  NODE      cluster mode: the node that runs it (any node lists every
+            projection, asking the others for their figures); `-` on a
+            server without --cluster. A projection no node answered for
+            (moving between nodes, its node unreachable) shows STATE
+            `unavailable` and why under ERROR
   STATE     starting, catching-up, running, stopped or faulted
   OFFSET    every log position up to here has been examined: applied, or
             not for this projection (other streams, skipped events), so
@@ -82,35 +87,67 @@ pub(super) async fn status(client: &Client, args: StatusArgs) -> anyhow::Result<
     }
 }
 
+/// A row of `GET /projections`: a status and, in cluster mode, the node
+/// that runs it.
+#[derive(Debug, serde::Deserialize)]
+struct Row {
+    #[serde(flatten)]
+    status: ProjectionStatus,
+    #[serde(default)]
+    node: Option<String>,
+}
+
+/// A deployed projection no node gave figures for (cluster mode).
+#[derive(Debug, serde::Deserialize)]
+struct Unavailable {
+    name: String,
+    node: Option<String>,
+    reason: String,
+}
+
 async fn once(client: &Client, args: &StatusArgs) -> anyhow::Result<ExitCode> {
-    let list: Vec<ProjectionStatus> = match &args.name {
-        Some(name) => vec![client.get_json(&["projections", name], &[]).await?],
+    let (answer, list, unavailable) = match &args.name {
+        Some(name) => {
+            let v: serde_json::Value = client.get_json(&["projections", name], &[]).await?;
+            let row: Row = serde_json::from_value(v.clone())?;
+            (v, vec![row], Vec::new())
+        }
         None => {
             #[derive(serde::Deserialize)]
             struct All {
-                projections: Vec<ProjectionStatus>,
+                projections: Vec<Row>,
+                #[serde(default)]
+                unavailable: Vec<Unavailable>,
             }
-            let all: All = client.get_json(&["projections"], &[]).await?;
-            all.projections
+            let v: serde_json::Value = client.get_json(&["projections"], &[]).await?;
+            let all: All = serde_json::from_value(v.clone())?;
+            (v, all.projections, all.unavailable)
         }
     };
     if args.json {
         let value = match &args.name {
-            Some(_) => serde_json::to_value(&list[0])?,
-            None => serde_json::to_value(&list)?,
+            Some(_) => answer,
+            // The statuses as an array (each with `node` in cluster mode);
+            // the projections no node answered for go to stderr.
+            None => {
+                for u in &unavailable {
+                    eprintln!("{}: unavailable: {}", u.name, u.reason);
+                }
+                answer["projections"].clone()
+            }
         };
         return print_json(&value);
     }
-    println!("{}", table(&list));
+    println!("{}", table(&list, &unavailable));
     if args.name.is_some() {
-        if let Some(p) = list.first().and_then(|s| s.partitions.as_ref()) {
+        if let Some(p) = list.first().and_then(|r| r.status.partitions.as_ref()) {
             println!("{}", super::partitions::status_lines(p));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
+fn row(s: &ProjectionStatus, label: &str, node: &str) -> Vec<String> {
     let mut snapshot = s
         .last_snapshot
         .map(|l| format!("{} ({} ago)", l.offset, age(l.age_ms)))
@@ -126,6 +163,7 @@ fn row(s: &ProjectionStatus, label: &str) -> Vec<String> {
     }
     vec![
         label.to_string(),
+        node.to_string(),
         s.state.to_string(),
         s.scanned.to_string(),
         s.head.to_string(),
@@ -161,40 +199,38 @@ fn skipped(s: &ProjectionStatus) -> String {
 }
 
 /// The status table; a pending version shows as an indented row under its
-/// projection.
-fn table(list: &[ProjectionStatus]) -> String {
+/// projection, a projection no node answered for as a `-` row with why.
+fn table(list: &[Row], unavailable: &[Unavailable]) -> String {
     let header: Vec<String> = [
-        "NAME", "STATE", "OFFSET", "HEAD", "LAG", "EV/S", "SNAPSHOT", "PLUGIN", "SKIPPED", "ERROR",
+        "NAME", "NODE", "STATE", "OFFSET", "HEAD", "LAG", "EV/S", "SNAPSHOT", "PLUGIN", "SKIPPED",
+        "ERROR",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut rows = vec![header];
-    for s in list {
-        rows.push(row(s, &s.name));
+    let mut named: Vec<(&str, Vec<Vec<String>>)> = Vec::new();
+    for r in list {
+        let s = &r.status;
+        let node = r.node.as_deref().unwrap_or("-");
+        let mut rows = vec![row(s, &s.name, node)];
         if let Some(p) = &s.pending {
-            rows.push(row(p, &format!("  └ {} (next)", s.name)));
+            rows.push(row(p, &format!("  └ {} (next)", s.name), node));
         }
+        named.push((&s.name, rows));
     }
-    let cols = rows[0].len();
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            if c + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    for u in unavailable {
+        let mut cells = vec!["-".to_string(); header.len()];
+        cells[0] = u.name.clone();
+        cells[1] = u.node.clone().unwrap_or_else(|| "-".into());
+        cells[2] = "unavailable".into();
+        cells[header.len() - 1] = u.reason.clone();
+        named.push((&u.name, vec![cells]));
     }
-    if list.is_empty() {
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rows = vec![header];
+    rows.extend(named.into_iter().flat_map(|(_, r)| r));
+    let mut out = super::output::columns(&rows);
+    if list.is_empty() && unavailable.is_empty() {
         out.push_str("(no projections deployed: `hume deploy NAME PLUGIN.wasm --stream S`)\n");
     }
     out.trim_end().to_string()

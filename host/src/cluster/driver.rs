@@ -46,6 +46,8 @@ struct Driver {
     ownership: Arc<Ownership>,
     renewing: Arc<tokio::sync::Mutex<()>>,
     config: ClusterConfig,
+    /// Events applied here at the last heartbeat, and when.
+    applied: std::sync::Mutex<Option<(Instant, u64)>>,
 }
 
 impl ClusterHandle {
@@ -64,6 +66,7 @@ impl ClusterHandle {
             ownership,
             renewing,
             config,
+            applied: std::sync::Mutex::new(None),
         });
         let (stop, mut stopped) = watch::channel(false);
         let period = driver.ownership.ttl() / 3;
@@ -111,12 +114,33 @@ impl Driver {
         &self.config.node
     }
 
+    /// Events applied per second here since the last call.
+    fn events_per_sec(&self) -> f64 {
+        let now = (Instant::now(), self.manager.applied_here());
+        let mut last = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        let rate = match *last {
+            Some((at, applied)) => {
+                let secs = now.0.duration_since(at).as_secs_f64();
+                let events = now.1.saturating_sub(applied) as f64;
+                if secs > 0.0 {
+                    (events / secs * 10.0).round() / 10.0
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
+        };
+        *last = Some(now);
+        rate
+    }
+
     async fn tick(&self) {
         let info = NodeInfo {
             id: self.config.node.clone(),
             url: self.config.url.clone(),
             projections: self.ownership.count(),
             live_instances: self.manager.live_instances().0,
+            events_per_sec: self.events_per_sec(),
         };
         if let Err(e) = self.coordinator.heartbeat(&info).await {
             warn!(error = %e, "cannot refresh this node in the cluster registry");

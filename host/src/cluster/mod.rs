@@ -23,6 +23,7 @@
 //! side, implemented by the backend) and the projection manager.
 
 pub mod assign;
+pub mod directory;
 pub mod driver;
 pub mod fenced;
 pub mod lease;
@@ -30,6 +31,7 @@ pub mod lease;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use directory::Directory;
 pub use driver::{ClusterConfig, ClusterHandle};
 pub use fenced::FencedSnapshots;
 pub use lease::{Held, Ownership};
@@ -37,7 +39,7 @@ pub use lease::{Held, Ownership};
 use crate::storage::StorageError;
 
 /// What a node says about itself in the registry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeInfo {
     /// The node id (`hume serve --node-id`).
     pub id: String,
@@ -48,6 +50,10 @@ pub struct NodeInfo {
     /// Plugin instances it keeps live now.
     #[serde(default)]
     pub live_instances: usize,
+    /// Its load: events its projections applied per second, over the last
+    /// registry refresh (a third of the lease TTL).
+    #[serde(default)]
+    pub events_per_sec: f64,
 }
 
 /// The value of a lease key.
@@ -82,6 +88,18 @@ pub trait Coordinator: Send + Sync + 'static {
     fn leave<'a>(&'a self, node: &'a str) -> BoxFuture<'a, Result<(), StorageError>>;
     /// Every lease held now.
     fn leases(&self) -> BoxFuture<'_, Result<Vec<StoredLease>, StorageError>>;
+    /// The lease of `name`, if someone holds it (the default lists them
+    /// all; a store with keyed reads answers with one).
+    fn lease<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Lease>, StorageError>> {
+        Box::pin(async move {
+            Ok(self
+                .leases()
+                .await?
+                .into_iter()
+                .find(|l| l.name == name)
+                .map(|l| l.lease))
+        })
+    }
     /// Take the lease of `name` for `node` if nobody holds it: its epoch
     /// and revision, or `None` when it is held.
     fn acquire<'a>(

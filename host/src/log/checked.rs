@@ -72,6 +72,10 @@ impl EventLog for Checked {
         self.backend.head()
     }
 
+    fn fresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        self.backend.fresh_head()
+    }
+
     fn watch_head(&self) -> watch::Receiver<u64> {
         self.backend.watch_head()
     }

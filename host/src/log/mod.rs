@@ -440,6 +440,15 @@ pub trait EventLog: Send + Sync + 'static {
     /// Position of the last durable event (0 = empty log).
     fn head(&self) -> u64;
 
+    /// The head as the store knows it now, asked at call time: for a log
+    /// shared by several nodes, [`EventLog::head`] may lag the events other
+    /// nodes acknowledged; this does not (and moves `head` up to it).
+    /// Consistent reads wait for this position.
+    fn fresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        let head = self.head();
+        Box::pin(async move { Ok(head) })
+    }
+
     /// A watch on [`EventLog::head`]: wakes when new events are durable.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<u64>;
 

@@ -15,12 +15,12 @@ use hume_tests::server::TestServer;
 use hume_tests::{BANK_WASM, COUNTER_WASM, KV_WASM};
 use serde_json::{json, Value};
 
-const TTL_MS: u64 = 2000;
+pub(crate) const TTL_MS: u64 = 2000;
 /// A dead node's projections run elsewhere within this.
 const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 
 /// Start a node named `id` on `nats`.
-fn node(nats: &NatsServer, dir: &std::path::Path, id: &str) -> TestServer {
+pub(crate) fn node(nats: &NatsServer, dir: &std::path::Path, id: &str) -> TestServer {
     let ttl = TTL_MS.to_string();
     TestServer::start_with(
         dir.join(id),
@@ -48,7 +48,7 @@ fn signal(server: &TestServer, sig: &str) {
 async fn running(apis: &[Api], live: &[usize]) -> BTreeMap<usize, Vec<String>> {
     let mut out = BTreeMap::new();
     for &i in live {
-        let (code, v) = apis[i].get("/projections").await;
+        let (code, v) = apis[i].get("/projections?local=true").await;
         assert_eq!(code, 200, "{v}");
         let names = v["projections"]
             .as_array()
@@ -63,7 +63,11 @@ async fn running(apis: &[Api], live: &[usize]) -> BTreeMap<usize, Vec<String>> {
 
 /// Wait until every one of `names` runs on exactly one of the `live`
 /// nodes, spread within one of each other; the owner of each.
-async fn wait_spread(apis: &[Api], live: &[usize], names: &[String]) -> BTreeMap<String, usize> {
+pub(crate) async fn wait_spread(
+    apis: &[Api],
+    live: &[usize],
+    names: &[String],
+) -> BTreeMap<String, usize> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = running(apis, live).await;
@@ -209,7 +213,7 @@ async fn a_dead_nodes_projections_fail_over_and_stay_exact() {
     async fn statuses(apis: &[Api], live: &[usize]) -> BTreeMap<usize, Vec<Value>> {
         let mut out = BTreeMap::new();
         for &i in live {
-            let v = apis[i].get_ok("/projections").await;
+            let v = apis[i].get_ok("/projections?local=true").await;
             out.insert(i, v["projections"].as_array().unwrap().clone());
         }
         out

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod cluster_nodes;
+mod cluster_surface;
 mod common;
 mod crash;
 mod deploy;

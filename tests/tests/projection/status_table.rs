@@ -44,8 +44,9 @@ async fn status_shows_the_current_error_what_was_skipped_and_agreeing_positions(
         .await;
     let table = cli_ok(&server, &["status"]);
     let cells = row(&table, "h");
-    // NAME STATE OFFSET HEAD LAG EV/S SNAPSHOT PLUGIN(3 words) SKIPPED ERROR
-    assert_eq!(cells[1], "faulted", "{table}");
+    // NAME NODE STATE OFFSET HEAD LAG EV/S SNAPSHOT PLUGIN(3 words) SKIPPED ERROR
+    assert_eq!(cells[1], "-", "no NODE without --cluster: {table}");
+    assert_eq!(cells[2], "faulted", "{table}");
     assert!(
         cells.last().unwrap().starts_with("at 2 `taint`:"),
         "{table}"
@@ -62,7 +63,7 @@ async fn status_shows_the_current_error_what_was_skipped_and_agreeing_positions(
     let table = cli_ok(&server, &["status"]);
     let cells = row(&table, "h");
     assert_eq!(cells.last().unwrap(), "", "no current error:\n{table}");
-    let (offset, head, lag) = (&cells[2], &cells[3], &cells[4]);
+    let (offset, head, lag) = (&cells[3], &cells[4], &cells[5]);
     assert_eq!(head, "2", "{table}");
     assert_eq!(lag, "0", "{table}");
     assert_eq!(offset, head, "OFFSET + LAG = HEAD:\n{table}");

@@ -166,6 +166,23 @@ impl Coordinator for NatsCoordinator {
         })
     }
 
+    fn lease<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Lease>, StorageError>> {
+        Box::pin(async move {
+            let entry = self
+                .leases
+                .entry(key_of(name))
+                .await
+                .map_err(|e| failed("reading a lease", e))?;
+            Ok(entry.and_then(|e| {
+                let mut lease: Lease = serde_json::from_slice(&e.value).ok()?;
+                if lease.epoch == 0 {
+                    lease.epoch = e.revision;
+                }
+                Some(lease)
+            }))
+        })
+    }
+
     fn acquire<'a>(
         &'a self,
         name: &'a str,

@@ -485,6 +485,21 @@ impl EventLog for NatsLog {
         *self.head.borrow()
     }
 
+    fn fresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        Box::pin(async move {
+            // One stream-info request: includes every append any node had
+            // acknowledged before it (the polled head may be 100 ms behind).
+            let mut stream = self.stream.clone();
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| storage("reading the log stream's head")(boxed(e)))?;
+            let last = info.state.last_sequence;
+            self.advance_head(last);
+            Ok(last.max(self.head()))
+        })
+    }
+
     fn watch_head(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
     }

@@ -353,6 +353,26 @@ impl Manager {
         }
     }
 
+    /// The position a read waits for (`None`: it does not wait) and the
+    /// head to name if it times out. Consistent: the log's head asked of the
+    /// store now, so it includes every event acknowledged before the call
+    /// on any node sharing the log (the head known here may lag it).
+    pub(super) async fn read_target(
+        &self,
+        consistent: bool,
+    ) -> Result<(u64, Option<u64>), ProjectionError> {
+        if !consistent {
+            return Ok((self.inner.log.head(), None));
+        }
+        let head = self
+            .inner
+            .log
+            .fresh_head()
+            .await
+            .map_err(ProjectionError::Log)?;
+        Ok((head, Some(head)))
+    }
+
     /// The state and offset. `consistent`: after every event in the log at
     /// the time of the call (waiting up to `timeout`); otherwise at once.
     pub async fn read(
@@ -361,8 +381,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<StateView, ProjectionError> {
-        let head = self.inner.log.head();
-        let target = consistent.then_some(head);
+        let (head, target) = self.read_target(consistent).await?;
         self.ask(name, Some((timeout, head)), |reply| Command::Read {
             target,
             reply,
@@ -378,8 +397,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<Vec<u8>, ProjectionError> {
-        let head = self.inner.log.head();
-        let target = consistent.then_some(head);
+        let (head, target) = self.read_target(consistent).await?;
         self.ask(name, Some((timeout, head)), |reply| Command::Query {
             target,
             request,

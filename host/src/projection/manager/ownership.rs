@@ -13,6 +13,21 @@ impl Manager {
         self.read_entries().keys().cloned().collect()
     }
 
+    /// Events applied by the projections running here, summed (each since
+    /// it started on this node): the cluster's load figure per node.
+    pub fn applied_here(&self) -> u64 {
+        self.read_entries()
+            .values()
+            .map(|e| {
+                e.active
+                    .live
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .applied
+            })
+            .sum()
+    }
+
     /// Every deployed projection's record, from the deployment store.
     pub async fn deployed(&self) -> Result<Vec<DeploymentRecord>, ProjectionError> {
         Ok(self.inner.stores.deployments.load_all().await?)

@@ -17,8 +17,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<StateView, ProjectionError> {
-        let head = self.inner.log.head();
-        let target = consistent.then_some(head);
+        let (head, target) = self.read_target(consistent).await?;
         let key = key.to_string();
         self.ask(name, Some((timeout, head)), |reply| {
             Command::from(PartitionCommand::Read { key, target, reply })
@@ -58,8 +57,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<Vec<u8>, ProjectionError> {
-        let head = self.inner.log.head();
-        let target = consistent.then_some(head);
+        let (head, target) = self.read_target(consistent).await?;
         let key = key.to_string();
         self.ask(name, Some((timeout, head)), |reply| {
             Command::from(PartitionCommand::Query {
@@ -180,8 +178,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<Vec<(String, StateView)>, ProjectionError> {
-        let head = self.inner.log.head();
-        let target = consistent.then_some(head);
+        let (head, target) = self.read_target(consistent).await?;
         self.ask(name, Some((timeout, head)), |reply| {
             Command::from(PartitionCommand::States {
                 after,
