@@ -76,6 +76,10 @@ impl EventLog for Checked {
         self.backend.watch_head()
     }
 
+    fn refresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        self.backend.refresh_head()
+    }
+
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>> {
         self.backend.streams()
     }

@@ -443,6 +443,13 @@ pub trait EventLog: Send + Sync + 'static {
     /// A watch on [`EventLog::head`]: wakes when new events are durable.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<u64>;
 
+    /// Ask the store for its head now and move [`EventLog::head`] (and its
+    /// watch) there: for a log that other processes append to, the
+    /// safety net under a missed head update. The head it found.
+    fn refresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        Box::pin(std::future::ready(Ok(self.head())))
+    }
+
     /// Every stream with its current revision, sorted by name.
     fn streams(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, LogError>>;
 

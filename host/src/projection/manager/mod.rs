@@ -350,6 +350,22 @@ impl Manager {
         }
     }
 
+    /// The head a read waits for: for a consistent one, asked of the store
+    /// (in cluster mode another node may have appended since this node
+    /// last looked; a store that does not answer leaves the head known).
+    async fn head_for(&self, consistent: bool) -> u64 {
+        if !consistent {
+            return self.inner.log.head();
+        }
+        match self.inner.log.refresh_head().await {
+            Ok(head) => head,
+            Err(err) => {
+                tracing::debug!(error = %err, "reading the log's head for a consistent read");
+                self.inner.log.head()
+            }
+        }
+    }
+
     /// The state and offset. `consistent`: after every event in the log at
     /// the time of the call (waiting up to `timeout`); otherwise at once.
     pub async fn read(
@@ -358,7 +374,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<StateView, ProjectionError> {
-        let head = self.inner.log.head();
+        let head = self.head_for(consistent).await;
         let target = consistent.then_some(head);
         self.ask(name, Some((timeout, head)), |reply| Command::Read {
             target,
@@ -375,7 +391,7 @@ impl Manager {
         consistent: bool,
         timeout: Duration,
     ) -> Result<Vec<u8>, ProjectionError> {
-        let head = self.inner.log.head();
+        let head = self.head_for(consistent).await;
         let target = consistent.then_some(head);
         self.ask(name, Some((timeout, head)), |reply| Command::Query {
             target,
