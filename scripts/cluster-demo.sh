@@ -181,7 +181,7 @@ show() {
 }
 alive=(0 1 2)
 echo "== where each projection runs, and its state"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
     [ -n "$(owner_of kv)" ] && [ -n "$(owner_of bank)" ] && break
     sleep 0.1
 done
@@ -189,6 +189,12 @@ show kv
 show bank
 
 bank_owner="$(owner_of bank)"
+if [ -z "$bank_owner" ]; then
+    for i in 0 1 2; do echo "h$((i + 1)) runs: $(get "${node_url[$i]}/projections" | json '[p["name"] + ":" + p["state"] for p in v["projections"]]')"; done
+    echo "no node runs bank after 30 s; node logs in $work" >&2
+    KEEP_DIR=1
+    exit 1
+fi
 victim="h$((bank_owner + 1))"
 echo "== kill -9 $victim (it runs bank)"
 kill -KILL "${node_pid[$bank_owner]}"
