@@ -117,6 +117,9 @@ echo "JetStream meta leader: $leader; client URLs: $cluster"
 echo "== starting three hume nodes (--lease-ttl $lease_ttl)"
 node_url=()
 node_pid=()
+# One at a time: nodes starting together on a fresh cluster race to create
+# Hume's streams, and a node whose JetStream request times out meanwhile
+# exits (start it again).
 for i in 0 1 2; do
     port="${ports[$((9 + i))]}"
     "$hume" serve --data "$work/h$((i + 1))" --listen "127.0.0.1:$port" \
@@ -125,8 +128,6 @@ for i in 0 1 2; do
     pids+=($!)
     node_pid+=($!)
     node_url+=("http://127.0.0.1:$port")
-done
-for i in 0 1 2; do
     for _ in $(seq 1 300); do
         [ "$(status_of "${node_url[$i]}/health")" = 200 ] && break
         sleep 0.1
