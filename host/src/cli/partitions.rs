@@ -112,10 +112,7 @@ pub async fn repair(
             "{}: partition `{key}` skipped the event at position {p}",
             args.name
         ),
-        None if keep_skips => println!(
-            "{}: partition `{key}`: {what} done, skips kept",
-            args.name
-        ),
+        None if keep_skips => println!("{}: partition `{key}`: {what} done, skips kept", args.name),
         None => println!("{}: partition `{key}`: {what} done", args.name),
     }
     Ok(ExitCode::SUCCESS)

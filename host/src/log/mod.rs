@@ -442,8 +442,10 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The head as the store knows it now, asked at call time: for a log
     /// shared by several nodes, [`EventLog::head`] may lag the events other
-    /// nodes acknowledged; this does not (and moves `head` up to it).
-    /// Consistent reads wait for this position.
+    /// nodes acknowledged; this does not, and moves `head` (and its watch)
+    /// up to it. Consistent reads wait for this position, and a
+    /// projection's `catch_up_after` poll asks for it (the safety net under
+    /// a missed head update).
     fn fresh_head(&self) -> BoxFuture<'_, Result<u64, LogError>> {
         let head = self.head();
         Box::pin(async move { Ok(head) })

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cluster;
+mod cluster_r3;
 mod crash;
 mod disk_common;
 mod disk_full;

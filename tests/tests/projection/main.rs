@@ -3,6 +3,7 @@
 //! UI in a real browser.
 
 mod cluster;
+mod cluster_catch_up;
 mod cluster_nodes;
 mod cluster_surface;
 mod common;

@@ -45,6 +45,27 @@ const MAX_TAILS: usize = 65_536;
 /// How often the head is refreshed from the server (appends by this node
 /// move it at once).
 const HEAD_POLL: Duration = Duration::from_millis(100);
+/// Overrides [`HEAD_POLL`] in milliseconds; `0` turns the polling off, so
+/// this node learns of other nodes' appends only through
+/// [`EventLog::fresh_head`] (the `catch_up_after` safety net). For tests
+/// of that safety net; not a user setting.
+const HEAD_POLL_ENV: &str = "HUME_HEAD_POLL_MS";
+
+/// The head polling interval in force (`None`: off).
+fn head_poll() -> Option<Duration> {
+    match std::env::var(HEAD_POLL_ENV).ok().map(|v| v.parse::<u64>()) {
+        None => Some(HEAD_POLL),
+        Some(Ok(0)) => {
+            tracing::warn!("{HEAD_POLL_ENV}=0: not following the log's head; only catch_up_after polls find other nodes' appends");
+            None
+        }
+        Some(Ok(ms)) => Some(Duration::from_millis(ms)),
+        Some(Err(_)) => {
+            tracing::warn!("{HEAD_POLL_ENV} is not a number of milliseconds; ignored");
+            Some(HEAD_POLL)
+        }
+    }
+}
 
 fn storage(stage: &'static str) -> impl FnOnce(async_nats::Error) -> LogError {
     move |e| LogError::Storage(failed(stage, e))
@@ -100,7 +121,9 @@ impl NatsLog {
             .map_err(|e| storage("reading the log stream's state")(boxed(e)))?;
         let name = info.config.name.clone();
         let head = Arc::new(watch::channel(info.state.last_sequence).0);
-        tokio::spawn(follow_head(stream.clone(), Arc::downgrade(&head)));
+        if let Some(every) = head_poll() {
+            tokio::spawn(follow_head(stream.clone(), Arc::downgrade(&head), every));
+        }
         Ok(NatsLog {
             js,
             stream,
@@ -432,9 +455,13 @@ fn is_wrong_last_sequence(e: &jetstream_extra::batch_publish::BatchPublishError)
 }
 
 /// Keep `head` at the stream's last sequence until the log is dropped.
-async fn follow_head(mut stream: jetstream::stream::Stream, head: Weak<watch::Sender<u64>>) {
+async fn follow_head(
+    mut stream: jetstream::stream::Stream,
+    head: Weak<watch::Sender<u64>>,
+    every: Duration,
+) {
     loop {
-        tokio::time::sleep(HEAD_POLL).await;
+        tokio::time::sleep(every).await;
         let Some(head) = head.upgrade() else { return };
         match stream.info().await {
             Ok(info) => {

@@ -321,6 +321,7 @@ impl Actor {
                 _ = sleep_until(self.next_poll) => {
                     self.next_poll = TokioInstant::now() + self.catch_up_after();
                     self.caught_up_reported = false;
+                    self.cfg.feed.refresh_head();
                 }
                 // `snapshot_after`: the state changed and has not been
                 // persisted for that long.

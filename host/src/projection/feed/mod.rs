@@ -74,7 +74,12 @@ pub(crate) struct Feed {
     capacity: usize,
     subscribers: Mutex<Subscribers>,
     next_id: AtomicU64,
+    /// Asks the refresher task to read the log's head from the store.
+    refresh: Arc<Notify>,
 }
+
+/// Least time between two head refreshes (many projections' polls share one).
+const REFRESH_SPACING: Duration = Duration::from_millis(100);
 
 /// A projection's registration for wake-ups; unregisters when dropped.
 pub(crate) struct Subscription {
@@ -153,6 +158,24 @@ impl Feed {
             capacity: capacity.max(1),
             subscribers: Mutex::new(Subscribers::default()),
             next_id: AtomicU64::new(0),
+            refresh: Arc::new(Notify::new()),
+        });
+        // The refresher: one store read of the head per request (requests
+        // made meanwhile share the next one). A head that moved wakes the
+        // task below through `head_rx`.
+        let weak = Arc::downgrade(&feed);
+        let refresh = feed.refresh.clone();
+        tokio::spawn(async move {
+            loop {
+                refresh.notified().await;
+                let Some(feed) = weak.upgrade() else { return };
+                let log = feed.log.clone();
+                drop(feed);
+                if let Err(err) = log.fresh_head().await {
+                    tracing::debug!(error = %err, "reading the log's head");
+                }
+                tokio::time::sleep(REFRESH_SPACING).await;
+            }
         });
         let weak = Arc::downgrade(&feed);
         tokio::spawn(async move {
@@ -188,6 +211,14 @@ impl Feed {
     /// The last position in the tail (every projection may read up to it).
     pub fn end(&self) -> u64 {
         *self.end.borrow()
+    }
+
+    /// Have the log's head read from the store soon (without waiting for
+    /// it): the `catch_up_after` poll of a projection, so that one whose
+    /// wake-ups were lost (another node's appends this node did not hear
+    /// of) still finds the new events. Cheap; concurrent calls coalesce.
+    pub fn refresh_head(&self) {
+        self.refresh.notify_one();
     }
 
     /// A watch on [`Feed::end`].

@@ -16,7 +16,10 @@ impl Manager {
 
     /// Save a changed record durably, then make it the one in use (under
     /// the `changes` lock, held by the caller).
-    pub(super) async fn store_record(&self, record: DeploymentRecord) -> Result<(), ProjectionError> {
+    pub(super) async fn store_record(
+        &self,
+        record: DeploymentRecord,
+    ) -> Result<(), ProjectionError> {
         self.inner
             .stores
             .deployments

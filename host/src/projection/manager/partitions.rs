@@ -134,7 +134,9 @@ impl Manager {
                 self.store_record(record).await?;
             }
         }
-        self.repair(name, key, Repair::Reset, forget).await.map(|_| ())
+        self.repair(name, key, Repair::Reset, forget)
+            .await
+            .map(|_| ())
     }
 
     async fn repair(

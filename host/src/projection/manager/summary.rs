@@ -62,7 +62,13 @@ impl Manager {
             ..Summary::default()
         };
         for entry in self.read_entries().values() {
-            let status = actor_status(&self.inner.feed, &entry.record.name, &entry.active, head, now);
+            let status = actor_status(
+                &self.inner.feed,
+                &entry.record.name,
+                &entry.active,
+                head,
+                now,
+            );
             summary.add(&status);
         }
         summary

@@ -268,6 +268,7 @@ impl PartitionedActor {
                 }
                 _ = sleep_until(self.next_poll) => {
                     self.next_poll = TokioInstant::now() + self.catch_up_after();
+                    self.cfg.feed.refresh_head();
                     if !self.loaded {
                         self.load().await;
                     }
