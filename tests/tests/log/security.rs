@@ -828,22 +828,42 @@ fn connections_beyond_the_limit_get_a_clear_error_and_idle_ones_are_closed() {
     );
     let host = addr(&server);
     // 20 long polls hold every connection (deterministically, unlike idle
-    // connections, which the header timeout closes).
+    // connections, which the header timeout closes). A connection of the
+    // start-up probes may still hold its slot on a loaded machine: a poll
+    // that is refused for it (an immediate 503) is opened again.
     let started = Instant::now();
-    let mut polls: Vec<TcpStream> = (0..20)
-        .map(|_| {
-            let mut s = TcpStream::connect(&host).unwrap();
-            s.write_all(
-                format!("GET /all?from_position=1&wait_ms=6000 HTTP/1.1\r\nHost: {host}\r\n\r\n")
-                    .as_bytes(),
-            )
+    let open_poll = || {
+        let mut s = TcpStream::connect(&host).unwrap();
+        s.write_all(
+            format!("GET /all?from_position=1&wait_ms=10000 HTTP/1.1\r\nHost: {host}\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        s
+    };
+    let mut polls: Vec<TcpStream> = Vec::new();
+    while polls.len() < 20 {
+        let mut s = open_poll();
+        s.set_read_timeout(Some(Duration::from_millis(150)))
             .unwrap();
-            s
-        })
-        .collect();
+        let mut first = [0u8; 12];
+        match s.read(&mut first) {
+            // Answered at once: refused while an old connection held a slot.
+            Ok(n) if n > 0 => {
+                assert!(first.starts_with(b"HTTP/1.1 503"), "{first:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(5),
+                    "slots never freed"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // Still waiting: it holds a slot.
+            _ => polls.push(s),
+        }
+    }
     // The server takes the 20 in its own time (a loaded machine may take
     // longer than a fixed pause): ask until the 21st is refused, while the
-    // polls (6 s) still hold their slots.
+    // polls (10 s) still hold their slots.
     let deadline = Instant::now() + Duration::from_secs(4);
     let a = loop {
         let a = get(&server, "/health", "");
@@ -873,7 +893,7 @@ fn connections_beyond_the_limit_get_a_clear_error_and_idle_ones_are_closed() {
     }
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(7500) && waited < Duration::from_secs(20),
+        waited >= Duration::from_millis(11_500) && waited < Duration::from_secs(25),
         "idle connections closed after {waited:?}"
     );
     drop(polls);
