@@ -188,9 +188,7 @@ async fn route(
 /// Does `name` run on this node (without a lease: deployed through it a
 /// moment ago)?
 fn running_here(app: &AppState, name: &str) -> bool {
-    app.projections
-        .as_ref()
-        .is_some_and(|m| m.running().iter().any(|r| r == name))
+    app.projections.as_ref().is_some_and(|m| m.runs_here(name))
 }
 
 /// Is `name` deployed (by the shared deployment store)? A store that does

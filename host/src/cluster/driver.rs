@@ -203,7 +203,7 @@ impl Driver {
                         },
                     );
                     info!(projection = %name, epoch = revision, "took over");
-                    let was_running = self.manager.running().contains(name);
+                    let was_running = self.manager.runs_here(name);
                     if let Err(e) = self.manager.own(record.clone()).await {
                         warn!(projection = %name, error = %e, "cannot start an owned projection");
                     } else if was_running {

@@ -13,6 +13,11 @@ impl Manager {
         self.read_entries().keys().cloned().collect()
     }
 
+    /// Does `name` run on this node now? (Without listing every name.)
+    pub fn runs_here(&self, name: &str) -> bool {
+        self.read_entries().contains_key(name)
+    }
+
     /// Events applied by the projections running here, summed (each since
     /// it started on this node): the cluster's load figure per node.
     pub fn applied_here(&self) -> u64 {
