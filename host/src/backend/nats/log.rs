@@ -16,22 +16,18 @@ use std::time::Duration;
 use async_nats::jetstream::{self, message::OutboundMessage, stream::DirectGetErrorKind};
 use async_nats::HeaderMap;
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
-use jetstream_extra::batch_fetch::{BatchFetchErrorKind, BatchFetchExt};
 use jetstream_extra::batch_publish::{BatchPublishErrorKind, BatchPublishExt};
 use tokio::sync::watch;
 
-use super::subject::{self, LOG_SUBJECTS};
+use super::ahead::Pool;
+use super::read::decode;
+use super::subject;
 use super::tails::Tails;
 use super::{failed, Contention};
 use crate::event::NewEvent;
 use crate::log::{codec, AppendOutcome, EventLog, ExpectedRevision, LogError, Page, Selector};
 use crate::snapshot::now_ms;
 
-/// Messages per batch get (the server's limit).
-const MAX_FETCH: usize = 1000;
-/// Messages examined by one filtered read at most.
-const MAX_SCAN: usize = 100_000;
 /// Conflicting writes an `any` append retries through before giving up.
 const MAX_RETRIES: usize = 1000;
 /// Atomic batches this node has in flight at once: the server takes 50
@@ -67,22 +63,24 @@ fn head_poll() -> Option<Duration> {
     }
 }
 
-fn storage(stage: &'static str) -> impl FnOnce(async_nats::Error) -> LogError {
+pub(super) fn storage(stage: &'static str) -> impl FnOnce(async_nats::Error) -> LogError {
     move |e| LogError::Storage(failed(stage, e))
 }
 
-fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> async_nats::Error {
+pub(super) fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> async_nats::Error {
     Box::new(e)
 }
 
 /// The JetStream event log.
 pub struct NatsLog {
-    js: jetstream::Context,
-    stream: jetstream::stream::Stream,
-    name: String,
+    pub(super) js: jetstream::Context,
+    pub(super) stream: jetstream::stream::Stream,
+    pub(super) name: String,
     head: Arc<watch::Sender<u64>>,
     batch_slots: tokio::sync::Semaphore,
     tails: Tails,
+    /// Readers ahead of scans in progress ([`super::ahead`]).
+    pub(super) ahead: Pool,
 }
 
 impl std::fmt::Debug for NatsLog {
@@ -92,13 +90,6 @@ impl std::fmt::Debug for NatsLog {
             .field("head", &self.head())
             .finish()
     }
-}
-
-/// What one batch get returned.
-struct Fetched {
-    messages: Vec<(u64, bytes::Bytes)>,
-    /// Did it reach the end of what matches right now?
-    at_end: bool,
 }
 
 enum PublishFailure {
@@ -131,6 +122,7 @@ impl NatsLog {
             head,
             batch_slots: tokio::sync::Semaphore::new(MAX_INFLIGHT_BATCHES),
             tails: Tails::new(MAX_TAILS),
+            ahead: Pool::from_env(),
         })
     }
 
@@ -143,7 +135,7 @@ impl NatsLog {
     }
 
     /// The sequence and revision of `subject`'s last event ((0, 0): none).
-    async fn last_of(&self, subject: &str) -> Result<(u64, u64), LogError> {
+    pub(super) async fn last_of(&self, subject: &str) -> Result<(u64, u64), LogError> {
         match self.stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok((m.sequence, decode(m.sequence, &m.payload)?.revision)),
             Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok((0, 0)),
@@ -265,179 +257,6 @@ impl NatsLog {
             )(boxed(e)))),
         }
     }
-
-    /// One batch get of up to `want` messages on `filter` from `from`.
-    async fn fetch(&self, from: u64, filter: &str, want: usize) -> Result<Fetched, LogError> {
-        let want = want.clamp(1, MAX_FETCH);
-        let mut builder = self.js.get_batch(&self.name, want);
-        if filter != LOG_SUBJECTS {
-            builder = builder.subject(filter);
-        }
-        let mut batch = builder
-            .sequence(from.max(1))
-            .send()
-            .await
-            .map_err(|e| storage("reading events")(boxed(e)))?;
-        let mut messages = Vec::new();
-        let mut pending = None;
-        while let Some(m) = batch.next().await {
-            match m {
-                Ok(m) => {
-                    pending = m
-                        .headers
-                        .get("Nats-Num-Pending")
-                        .and_then(|v| v.as_str().parse::<u64>().ok());
-                    messages.push((m.sequence, m.payload));
-                }
-                Err(e) if e.kind() == BatchFetchErrorKind::NoMessages => break,
-                Err(e) => return Err(storage("reading events")(boxed(e))),
-            }
-        }
-        let at_end = match pending {
-            Some(n) => n == 0,
-            None => messages.len() < want,
-        };
-        Ok(Fetched { messages, at_end })
-    }
-
-    async fn read_now(
-        &self,
-        from: u64,
-        selector: &Selector,
-        limit: usize,
-    ) -> Result<Page, LogError> {
-        let from = from.max(1);
-        let head_before = self.head();
-        let (filter, exact) = subject::filter(selector);
-        let mut page = Page {
-            events: Vec::new(),
-            last_scanned: from - 1,
-            next: None,
-        };
-        if limit == 0 {
-            page.next = Some(from);
-            return Ok(page);
-        }
-        let mut scanned = 0;
-        loop {
-            let want = if exact {
-                limit - page.events.len()
-            } else {
-                MAX_FETCH
-            };
-            let fetched = self.fetch(page.last_scanned + 1, &filter, want).await?;
-            for (position, payload) in &fetched.messages {
-                if page.events.len() >= limit {
-                    page.next = Some(page.last_scanned + 1);
-                    return Ok(page);
-                }
-                let event = decode(*position, payload)?;
-                if exact || selector.matches(&event.stream) {
-                    page.events.push(event);
-                }
-                page.last_scanned = *position;
-            }
-            scanned += fetched.messages.len();
-            if fetched.at_end {
-                page.last_scanned = page.last_scanned.max(head_before);
-                return Ok(page);
-            }
-            if page.events.len() >= limit || scanned >= MAX_SCAN {
-                page.next = Some(page.last_scanned + 1);
-                return Ok(page);
-            }
-        }
-    }
-
-    /// The lowest sequence from which the next message of `subject` has a
-    /// revision of at least `revision` (binary search over direct gets).
-    async fn seek(&self, subject: &str, revision: u64, last_seq: u64) -> Result<u64, LogError> {
-        let (mut lo, mut hi) = (1, last_seq);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let m = self
-                .stream
-                .direct_get_next_for_subject(subject, Some(mid))
-                .await
-                .map_err(|e| storage("finding a stream's revision")(boxed(e)))?;
-            if decode(m.sequence, &m.payload)?.revision >= revision {
-                hi = mid;
-            } else {
-                lo = m.sequence + 1;
-            }
-        }
-        Ok(lo)
-    }
-
-    async fn read_stream_now(
-        &self,
-        stream: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Page, LogError> {
-        let from = from.max(1);
-        let subject = subject::subject(stream);
-        let (last_seq, current) = self.last_of(&subject).await?;
-        let mut page = Page {
-            events: Vec::new(),
-            last_scanned: from - 1,
-            next: None,
-        };
-        if current < from {
-            return Ok(page);
-        }
-        let mut cursor = if from == 1 {
-            1
-        } else {
-            self.seek(&subject, from, last_seq).await?
-        };
-        while page.events.len() < limit && page.last_scanned < current {
-            let fetched = self
-                .fetch(cursor, &subject, limit - page.events.len())
-                .await?;
-            for (position, payload) in &fetched.messages {
-                let event = decode(*position, payload)?;
-                cursor = position + 1;
-                if event.revision > current || page.events.len() >= limit {
-                    break;
-                }
-                page.last_scanned = event.revision;
-                page.events.push(event);
-            }
-            if fetched.at_end || fetched.messages.is_empty() {
-                break;
-            }
-        }
-        page.next = (page.last_scanned < current).then_some(page.last_scanned + 1);
-        Ok(page)
-    }
-
-    async fn streams_now(&self) -> Result<Vec<(String, u64)>, LogError> {
-        let mut info = self
-            .stream
-            .info_with_subjects(LOG_SUBJECTS)
-            .await
-            .map_err(|e| storage("listing streams")(boxed(e)))?;
-        let mut out = Vec::new();
-        while let Some((subject, count)) = info
-            .try_next()
-            .await
-            .map_err(|e| storage("listing streams")(boxed(e)))?
-        {
-            if let Some(name) = subject::stream_of(&subject) {
-                out.push((name, count as u64));
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-}
-
-fn decode(position: u64, payload: &[u8]) -> Result<crate::event::RecordedEvent, LogError> {
-    codec::decode(position, payload).map_err(|e| LogError::Corrupt {
-        key: format!("position {position}"),
-        reason: e.0.to_string(),
-    })
 }
 
 /// Did the server refuse a batch because the stream moved since it was read?

@@ -12,9 +12,11 @@
 //! is enabled, and a `HUME_LOG` stream that already exists has the settings
 //! Hume needs.
 
+mod ahead;
 mod deployments;
 mod leases;
 mod log;
+mod read;
 mod snapshots;
 pub mod subject;
 mod tails;
