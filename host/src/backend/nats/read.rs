@@ -4,7 +4,7 @@
 use futures::{StreamExt, TryStreamExt};
 use jetstream_extra::batch_fetch::{BatchFetchErrorKind, BatchFetchExt};
 
-use super::ahead::Reader;
+use super::ahead::{Filtering, Reader};
 use super::log::{boxed, storage};
 use super::subject::{self, LOG_SUBJECTS};
 use super::NatsLog;
@@ -17,11 +17,17 @@ const MAX_SCAN: usize = 100_000;
 /// Pages at least this big start a reader ahead when more follows.
 const READ_AHEAD_FROM: usize = 100;
 
-/// What one batch get returned.
+/// What one batch get (or a reader ahead) returned.
 struct Fetched {
     messages: Vec<(u64, bytes::Bytes)>,
     /// Did it reach the end of what matches right now?
     at_end: bool,
+    /// Messages matching the filter after the last one, as the server
+    /// counted them (batch gets only).
+    pending: Option<u64>,
+    /// Every matching message up to this sequence is in `messages` (or
+    /// was before): a reader may have passed messages that do not match.
+    scanned_to: u64,
 }
 
 impl NatsLog {
@@ -56,7 +62,13 @@ impl NatsLog {
             Some(n) => n == 0,
             None => messages.len() < want,
         };
-        Ok(Fetched { messages, at_end })
+        let scanned_to = messages.last().map_or(from - 1, |m| m.0);
+        Ok(Fetched {
+            messages,
+            at_end,
+            pending,
+            scanned_to,
+        })
     }
 
     pub(super) async fn read_now(
@@ -92,9 +104,11 @@ impl NatsLog {
                 None => None,
             };
             let fetched = match ahead {
-                Some(messages) => Fetched {
+                Some((messages, scanned_to)) => Fetched {
                     messages,
                     at_end: false,
+                    pending: None,
+                    scanned_to,
                 },
                 None => {
                     reader = None;
@@ -107,7 +121,7 @@ impl NatsLog {
                         r.give_back(&fetched.messages[i..]);
                     }
                     page.next = Some(page.last_scanned + 1);
-                    return Ok(self.keep_reading(page, reader, &filter, limit));
+                    return Ok(self.keep_reading(page, reader, &filter, limit, None));
                 }
                 let event = decode(*position, payload)?;
                 if exact || selector.matches(&event.stream) {
@@ -116,27 +130,48 @@ impl NatsLog {
                 page.last_scanned = *position;
             }
             scanned += fetched.messages.len();
+            page.last_scanned = page.last_scanned.max(fetched.scanned_to);
             if fetched.at_end {
                 page.last_scanned = page.last_scanned.max(head_before);
                 return Ok(page);
             }
             if page.events.len() >= limit || scanned >= MAX_SCAN {
                 page.next = Some(page.last_scanned + 1);
-                return Ok(self.keep_reading(page, reader, &filter, limit));
+                return Ok(self.keep_reading(page, reader, &filter, limit, fetched.pending));
             }
         }
     }
 
     /// A page that stopped before the end of the log: keep its reader for
     /// the read that continues it, or start one for a big enough page (a
-    /// scan, most likely a projection catching up).
-    fn keep_reading(&self, page: Page, reader: Option<Reader>, filter: &str, limit: usize) -> Page {
+    /// scan, most likely a projection catching up). `pending`: how many
+    /// messages after the page match, if the server said.
+    fn keep_reading(
+        &self,
+        page: Page,
+        reader: Option<Reader>,
+        filter: &str,
+        limit: usize,
+        pending: Option<u64>,
+    ) -> Page {
         let next = page.last_scanned + 1;
         match reader {
             Some(r) if r.next() == next => self.ahead.put(r),
             Some(_) => {}
             None if limit >= READ_AHEAD_FROM && self.ahead.enabled() => {
-                self.ahead.put(Reader::start(&self.stream, filter, next))
+                // Filtering costs the server about as much as delivering:
+                // when most of what is left matches, take everything and
+                // filter here.
+                let left = self.head().saturating_sub(page.last_scanned);
+                let mostly = filter != LOG_SUBJECTS
+                    && pending.is_some_and(|matching| matching.saturating_mul(2) >= left);
+                let how = if mostly {
+                    Filtering::Here
+                } else {
+                    Filtering::OnServer
+                };
+                self.ahead
+                    .put(Reader::start(&self.stream, filter, next, how))
             }
             None => {}
         }

@@ -104,9 +104,39 @@ fn entry(entry: &str) -> (String, bool) {
     }
 }
 
+/// Does `subject` match the NATS subject filter `filter` (`*`: any one
+/// token, `>`: one or more tokens at the end)?
+pub fn matches(filter: &str, subject: &str) -> bool {
+    let mut subject = subject.split('.');
+    for token in filter.split('.') {
+        match (token, subject.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (t, Some(s)) if t == s => {}
+            _ => return false,
+        }
+    }
+    subject.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subject_filters_match_as_the_server_does() {
+        assert!(matches("hume.log.>", "hume.log.acc-.acc-1"));
+        assert!(!matches("hume.log.>", "hume.log"));
+        assert!(matches("hume.log.acc-.*", "hume.log.acc-.acc-1"));
+        assert!(!matches("hume.log.acc-.*", "hume.log.ord-.ord-1"));
+        assert!(!matches("hume.log.acc-.*", "hume.log.acc-.acc-1.x"));
+        assert!(matches("hume.log.acc-.acc-1", "hume.log.acc-.acc-1"));
+        assert!(!matches("hume.log.acc-.acc-1", "hume.log.acc-.acc-10"));
+        assert!(!matches("hume.log.acc-.acc-1", "hume.log.acc-"));
+        let (filter, _) = filter(&Selector::parse(&["account-*"]).unwrap());
+        assert!(matches(&filter, &subject("account-7")));
+        assert!(!matches(&filter, &subject("order-7")));
+    }
 
     #[test]
     fn names_round_trip_through_subjects() {
