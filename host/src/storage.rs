@@ -21,6 +21,13 @@ pub enum StorageErrorKind {
     /// server restarts and reads back what is really on disk. That failure
     /// was logged when it happened; this one is only its echo.
     WritesStopped,
+    /// The store cannot serve this right now (a cluster with no leader for
+    /// it, e.g. during an election, or no server answering); nothing was
+    /// written, and retrying shortly is safe.
+    Unavailable,
+    /// A write was sent but its acknowledgement never came: it may or may
+    /// not have been stored.
+    OutcomeUnknown,
     /// Any other failure (I/O, the engine refused, ...).
     Other,
 }

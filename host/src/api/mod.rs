@@ -218,6 +218,14 @@ impl From<LogError> for ApiError {
                 tracing::debug!(error = %err, "append refused after an earlier write failure");
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            LogError::Storage(e) if e.kind == StorageErrorKind::Unavailable => {
+                tracing::warn!(error = %err, "the log cannot serve this right now");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            LogError::Storage(e) if e.kind == StorageErrorKind::OutcomeUnknown => {
+                tracing::warn!(error = %err, "an append was not acknowledged");
+                StatusCode::GATEWAY_TIMEOUT
+            }
             LogError::Storage(_) | LogError::Corrupt { .. } => {
                 tracing::error!(error = %err, "event log failure");
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -231,6 +239,15 @@ impl From<LogError> for ApiError {
             LogError::Storage(e) if e.kind == StorageErrorKind::NoSpace => {
                 format!("the disk is full; nothing was written: {err}")
             }
+            LogError::Storage(e) if e.kind == StorageErrorKind::Unavailable => format!(
+                "{err}. The log cannot serve this right now (no leader for it, e.g. during \
+                 an election, or no server answering); nothing was written: retry in a moment"
+            ),
+            LogError::Storage(e) if e.kind == StorageErrorKind::OutcomeUnknown => format!(
+                "{err}. The append was sent but not acknowledged: it may or may not be in the \
+                 log. Read the stream to find out, or retry with expected_revision so that it \
+                 cannot land twice"
+            ),
             _ => err.to_string(),
         };
         ApiError {
@@ -252,7 +269,15 @@ impl IntoResponse for ApiError {
         if let Some(r) = self.current_revision {
             body.insert("current_revision".into(), r.into());
         }
-        (self.status, Json(serde_json::Value::Object(body))).into_response()
+        let mut response = (self.status, Json(serde_json::Value::Object(body))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 here is passing (shutting down, an election, a
+            // store refusing writes until restarted): say when to ask again.
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 1.into());
+        }
+        response
     }
 }
 

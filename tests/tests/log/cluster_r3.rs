@@ -30,9 +30,11 @@ const RESUME_BOUND: Duration = Duration::from_secs(60);
 struct Outcome {
     /// Acknowledged appends: event id → the revision Hume answered.
     acked: BTreeMap<String, u64>,
-    /// Appends whose outcome is unknown (a server error): each batch may
-    /// or may not be in the log, as a whole.
+    /// Appends whose outcome is unknown (504: sent, not acknowledged): each
+    /// batch may or may not be in the log, as a whole.
     unknown: Vec<Vec<String>>,
+    /// Appends refused with 503 (no leader): none of them is in the log.
+    refused: Vec<Vec<String>>,
     /// Server errors seen (status, message).
     errors: Vec<(u16, String)>,
     acked_after_kill: usize,
@@ -112,6 +114,7 @@ async fn appender(
             Err(e) => panic!("{stream}: the node did not answer an append: {e}"),
         };
         let status = resp.status().as_u16();
+        let retry_after = resp.headers().contains_key("retry-after");
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         match status {
             200 => {
@@ -141,11 +144,19 @@ async fn appender(
                 assert!(current > revision, "{stream}: went back to {current}");
                 revision = current;
             }
-            500..=599 => {
+            // During the election: refused (nothing written, ask again)
+            // or not acknowledged (outcome unknown); never a bare 500.
+            503 | 504 => {
                 let message = v["error"].as_str().unwrap_or_default().to_string();
-                assert!(!message.is_empty(), "{stream}: an error without a message");
+                if status == 503 {
+                    assert!(retry_after, "{stream}: a 503 without Retry-After: {v}");
+                    assert!(message.contains("nothing was written"), "{stream}: {v}");
+                    out.refused.push(ids);
+                } else {
+                    assert!(message.contains("may or may not be"), "{stream}: {v}");
+                    out.unknown.push(ids);
+                }
                 out.errors.push((status, message));
-                out.unknown.push(ids);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             _ => panic!("{stream}: unexpected answer {status} {v}"),
@@ -271,6 +282,12 @@ async fn killing_one_nats_server_of_three_loses_no_acknowledged_append() {
                 "{stream}: {id} is in the log but was neither acknowledged nor failed"
             );
         }
+        for batch in &out.refused {
+            assert!(
+                batch.iter().all(|id| !all_ids.contains_key(id)),
+                "{stream}: the append refused with 503 {batch:?} is in the log"
+            );
+        }
         for batch in &out.unknown {
             let stored = batch.iter().filter(|id| all_ids.contains_key(*id)).count();
             assert!(
@@ -305,4 +322,70 @@ async fn killing_one_nats_server_of_three_loses_no_acknowledged_append() {
     .await
     .unwrap();
     drop(node);
+}
+
+/// A node started while JetStream has no leader (two of three servers
+/// down: no quorum) waits for one instead of exiting, says so in its log,
+/// and comes up once the servers are back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_jetstream_has_no_leader_waits_for_one() {
+    let mut cluster = tokio::task::spawn_blocking(|| NatsCluster::start(3))
+        .await
+        .unwrap();
+    // Find (or build) the binary now, so the node starts when asked.
+    tokio::task::spawn_blocking(hume_tests::hume_bin)
+        .await
+        .unwrap();
+    cluster.kill9("n2");
+    cluster.kill9("n3");
+    // n1 alone notices it has lost its quorum.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster.meta_leader().is_some() {
+        assert!(Instant::now() < deadline, "n1 still sees a meta leader");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dir = hume_tests::temp_dir();
+    // n1's URL only: the node reaches a server at once, and waits on
+    // JetStream, not on the connection.
+    let urls = cluster.urls()[0].clone();
+    let data = dir.path().join("a");
+    let starting = tokio::task::spawn_blocking(move || {
+        TestServer::try_start(data, &["--cluster", &urls, "--node-id", "a"])
+    });
+    // Longer than a JetStream request's timeout (5 s): a node that gave up
+    // at its first failure has exited by now.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        !starting.is_finished(),
+        "the node stopped waiting for a JetStream leader: {:?}",
+        starting.await.unwrap().err()
+    );
+    cluster.restart("n2");
+    cluster.restart("n3");
+    let node = starting.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        node.stderr().contains("JetStream is not ready"),
+        "the node said nothing while it waited:\n{}",
+        node.stderr()
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/streams/late-1", node.url()))
+        .json(&json!({"events": [{"kind": "e", "data": {}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Created once all three were back: replicated on all three.
+    let addrs: Vec<async_nats::ServerAddr> =
+        cluster.urls().iter().map(|u| u.parse().unwrap()).collect();
+    let js = jetstream::new(async_nats::connect(addrs.as_slice()).await.unwrap());
+    let info = js
+        .get_stream("HUME_LOG")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone();
+    assert_eq!(info.config.num_replicas, 3, "HUME_LOG is R3");
 }

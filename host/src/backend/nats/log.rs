@@ -23,7 +23,7 @@ use super::ahead::Pool;
 use super::read::decode;
 use super::subject;
 use super::tails::Tails;
-use super::{failed, Contention};
+use super::{failed, write_failed, Contention};
 use crate::event::NewEvent;
 use crate::log::{codec, AppendOutcome, EventLog, ExpectedRevision, LogError, Page, Selector};
 use crate::snapshot::now_ms;
@@ -235,7 +235,8 @@ impl NatsLog {
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                     Err(PublishFailure::Conflict)
                 }
-                Err(e) => Err(PublishFailure::Failed(storage("appending events")(boxed(
+                Err(e) => Err(PublishFailure::Failed(LogError::Storage(write_failed(
+                    "appending events",
                     e,
                 )))),
             };
@@ -252,9 +253,10 @@ impl NatsLog {
             Err(e) if e.kind() == BatchPublishErrorKind::BatchPublishTooManyInflight => {
                 Err(PublishFailure::Busy)
             }
-            Err(e) => Err(PublishFailure::Failed(storage(
+            Err(e) => Err(PublishFailure::Failed(LogError::Storage(write_failed(
                 "appending a batch of events",
-            )(boxed(e)))),
+                e,
+            )))),
         }
     }
 }

@@ -14,6 +14,7 @@
 
 mod ahead;
 mod deployments;
+mod errors;
 mod leases;
 mod log;
 mod read;
@@ -27,13 +28,13 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 
 pub use deployments::NatsDeployments;
+pub(crate) use errors::{failed, write_failed, Contention};
 pub use leases::{NatsCoordinator, LEASES_BUCKET, NODES_BUCKET};
 pub use log::NatsLog;
 pub use snapshots::NatsSnapshots;
 
 use super::memory::MemorySnapshots;
 use crate::log::{checked, Limits};
-use crate::storage::{StorageError, StorageErrorKind};
 use crate::stores::Stores;
 
 /// The JetStream stream that holds the log.
@@ -94,6 +95,15 @@ pub enum ConnectError {
         #[source]
         source: jetstream::context::AccountError,
     },
+    /// JetStream kept answering that it cannot serve yet.
+    #[error("JetStream had no leader for {waited:?} (its servers cannot reach a quorum): start the cluster's other servers, or check that their routes connect; then start this node again")]
+    NotReady {
+        /// How long this node waited.
+        waited: Duration,
+        /// The last failure.
+        #[source]
+        source: Box<ConnectError>,
+    },
     /// `HUME_LOG` exists but is not what Hume needs.
     #[error("the JetStream stream {LOG_STREAM} already exists with other settings ({differences}); Hume changed nothing. If it is not Hume's log, remove it (`nats stream rm {LOG_STREAM}`) or use another NATS account or server; if it is, restore these settings")]
     StreamMismatch {
@@ -111,35 +121,30 @@ pub enum ConnectError {
     },
 }
 
-/// Wrap a NATS error for the storage traits.
-pub(crate) fn failed(stage: &'static str, e: impl Into<async_nats::Error>) -> StorageError {
-    StorageError::new(stage, StorageErrorKind::Other, Boxed(e.into()))
-}
-
-/// A boxed NATS error as an [`std::error::Error`] with its own source chain.
-#[derive(Debug)]
-struct Boxed(async_nats::Error);
-
-impl std::fmt::Display for Boxed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+impl ConnectError {
+    /// JetStream refused to place replicas: too few servers.
+    fn short_of_peers(&self) -> bool {
+        match self {
+            ConnectError::Setup { source, .. } => errors::short_of_peers(&**source),
+            _ => false,
+        }
     }
-}
 
-impl std::error::Error for Boxed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
+    /// A failure that goes away once JetStream has a leader.
+    fn is_transient(&self) -> bool {
+        use jetstream::context::AccountErrorKind;
+        match self {
+            ConnectError::Setup { source, .. } => errors::answer(&**source).is_some(),
+            // JetStream is there but has no leader yet (no responders at
+            // all would mean a server without JetStream: not transient).
+            ConnectError::NoJetStream { source, .. } => match source.kind() {
+                AccountErrorKind::TimedOut => true,
+                AccountErrorKind::JetStream(e) => errors::cluster_busy(e.error_code()),
+                _ => false,
+            },
+            _ => false,
+        }
     }
-}
-
-/// Too many concurrent writers kept moving a stream under an `any` append.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "stream {stream:?} kept moving under {tries} tries of this append (other writers); retry it"
-)]
-pub struct Contention {
-    stream: String,
-    tries: usize,
 }
 
 /// An opened cluster backend.
@@ -257,73 +262,65 @@ impl NatsBackend {
             })?;
         let info = client.server_info();
         let js = jetstream::new(client.clone());
-        js.query_account()
-            .await
-            .map_err(|source| ConnectError::NoJetStream {
-                urls: urls.clone(),
-                source,
-            })?;
-        let replicas = info.connect_urls.len().clamp(1, 3);
-        let setup = |what: &str| {
-            let what = what.to_string();
-            move |e: async_nats::Error| ConnectError::Setup { what, source: e }
-        };
-        let stream = match js.get_stream(LOG_STREAM).await {
-            Ok(mut stream) => {
-                let config = stream
-                    .info()
-                    .await
-                    .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?
-                    .config
-                    .clone();
-                let diff = differences(&config);
-                if !diff.is_empty() {
-                    return Err(ConnectError::StreamMismatch {
-                        differences: diff.join("; "),
-                    });
+        // A cluster that has just started (or lost its quorum) has no
+        // JetStream leader yet: wait for one rather than give up.
+        let deadline = tokio::time::Instant::now() + SETUP_PATIENCE;
+        // A cluster's log is R3 (R1 on a lone server). While servers are
+        // missing, creating it R3 is refused: wait for them a while, then
+        // settle for the servers in sight.
+        let clustered = info.cluster.is_some();
+        let mut short_of_peers_since: Option<tokio::time::Instant> = None;
+        let (replicas, opened) = loop {
+            let visible = client.server_info().connect_urls.len().clamp(1, 3);
+            let replicas = match short_of_peers_since {
+                _ if !clustered => 1,
+                Some(since) if since.elapsed() >= PEERS_GRACE => {
+                    tracing::warn!(
+                        replicas = visible,
+                        "fewer than three JetStream servers answer: creating Hume's streams \
+                         with {visible} replica(s); they keep that count when more servers join"
+                    );
+                    visible
                 }
-                stream
-            }
-            Err(e) if is_not_found(&e) => js
-                .create_stream(log_config(replicas))
-                .await
-                .map_err(|e| setup("creating stream HUME_LOG")(e.into()))?,
-            Err(e) => return Err(setup("reading stream HUME_LOG")(e.into())),
-        };
-        let kv = js
-            .create_key_value(jetstream::kv::Config {
-                bucket: DEPLOYMENTS_BUCKET.to_string(),
-                history: 1,
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| setup("creating key-value bucket hume-deployments")(e.into()))?;
-        let object_store = |bucket: &'static str| {
-            let js = js.clone();
-            async move {
-                js.create_object_store(jetstream::object_store::Config {
-                    bucket: bucket.to_string(),
-                    storage: stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ConnectError::Setup {
-                    what: format!("creating object store {bucket}"),
-                    source: e.into(),
-                })
+                _ => 3,
+            };
+            let attempt = async {
+                js.query_account()
+                    .await
+                    .map_err(|source| ConnectError::NoJetStream {
+                        urls: urls.clone(),
+                        source,
+                    })?;
+                open_stores(&js, replicas, options).await
+            };
+            match attempt.await {
+                Err(e) if e.short_of_peers() && tokio::time::Instant::now() < deadline => {
+                    short_of_peers_since.get_or_insert_with(tokio::time::Instant::now);
+                    tracing::warn!(error = %e, "JetStream has too few servers for three replicas; waiting");
+                    tokio::time::sleep(SETUP_RETRY).await;
+                }
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "JetStream is not ready (no leader yet?); retrying");
+                    tokio::time::sleep(SETUP_RETRY).await;
+                }
+                Err(e) if e.is_transient() => {
+                    return Err(ConnectError::NotReady {
+                        waited: SETUP_PATIENCE,
+                        source: Box::new(e),
+                    })
+                }
+                Err(e) => return Err(e),
+                Ok(opened) => break (replicas, opened),
             }
         };
-        let plugins = object_store(PLUGINS_BUCKET).await?;
-        let snapshots = object_store(SNAPSHOTS_BUCKET).await?;
-        let (coordinator, lease_ttl) =
-            NatsCoordinator::open(&js, options.lease_ttl, replicas).await?;
-        let log = NatsLog::open(js.clone(), stream)
-            .await
-            .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?;
-
+        let Opened {
+            kv,
+            plugins,
+            snapshots,
+            coordinator,
+            lease_ttl,
+            log,
+        } = opened;
         let room = info.max_payload.saturating_sub(ENVELOPE_BYTES);
         let enforced = Limits {
             max_event_bytes: limits.max_event_bytes.min(room),
@@ -353,6 +350,100 @@ impl NatsBackend {
             lease_ttl,
         })
     }
+}
+
+/// Hume's streams and buckets, opened (or created) and checked.
+struct Opened {
+    kv: jetstream::kv::Store,
+    plugins: jetstream::object_store::ObjectStore,
+    snapshots: jetstream::object_store::ObjectStore,
+    coordinator: NatsCoordinator,
+    lease_ttl: Duration,
+    log: NatsLog,
+}
+
+/// How long a node waits for JetStream to have a leader at start.
+const SETUP_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a node waits for three JetStream servers before creating
+/// Hume's streams with fewer replicas.
+const PEERS_GRACE: Duration = Duration::from_secs(10);
+/// Pause between two tries of the setup.
+const SETUP_RETRY: Duration = Duration::from_millis(500);
+
+/// Open (or create) every stream and bucket; safe to run again after a
+/// failure part of the way (each step gets or creates).
+async fn open_stores(
+    js: &jetstream::Context,
+    replicas: usize,
+    options: &ClusterOptions,
+) -> Result<Opened, ConnectError> {
+    let setup = |what: &str| {
+        let what = what.to_string();
+        move |e: async_nats::Error| ConnectError::Setup { what, source: e }
+    };
+    let stream = match js.get_stream(LOG_STREAM).await {
+        Ok(mut stream) => {
+            let config = stream
+                .info()
+                .await
+                .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?
+                .config
+                .clone();
+            let diff = differences(&config);
+            if !diff.is_empty() {
+                return Err(ConnectError::StreamMismatch {
+                    differences: diff.join("; "),
+                });
+            }
+            stream
+        }
+        Err(e) if is_not_found(&e) => js
+            .create_stream(log_config(replicas))
+            .await
+            .map_err(|e| setup("creating stream HUME_LOG")(e.into()))?,
+        Err(e) => return Err(setup("reading stream HUME_LOG")(e.into())),
+    };
+    let kv = js
+        .create_key_value(jetstream::kv::Config {
+            bucket: DEPLOYMENTS_BUCKET.to_string(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| setup("creating key-value bucket hume-deployments")(e.into()))?;
+    let object_store = |bucket: &'static str| {
+        let js = js.clone();
+        async move {
+            js.create_object_store(jetstream::object_store::Config {
+                bucket: bucket.to_string(),
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| ConnectError::Setup {
+                what: format!("creating object store {bucket}"),
+                source: e.into(),
+            })
+        }
+    };
+    let plugins = object_store(PLUGINS_BUCKET).await?;
+    let snapshots = object_store(SNAPSHOTS_BUCKET).await?;
+    let (coordinator, lease_ttl) = NatsCoordinator::open(js, options.lease_ttl, replicas).await?;
+    let log = NatsLog::open(js.clone(), stream)
+        .await
+        .map_err(|e| setup("reading stream HUME_LOG")(e.into()))?;
+
+    Ok(Opened {
+        kv,
+        plugins,
+        snapshots,
+        coordinator,
+        lease_ttl,
+        log,
+    })
 }
 
 fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
