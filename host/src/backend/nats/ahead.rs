@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use super::subject::{self, LOG_SUBJECTS};
 
 /// Messages a reader buffers beyond what was asked for.
-const BUFFER: usize = 4096;
+const BUFFER: usize = 16384;
 /// Readers kept at once (the least recently used goes first).
 const MAX_READERS: usize = 16;
 /// A reader not used for this long is dropped.
