@@ -313,14 +313,6 @@ impl NatsBackend {
                 Ok(opened) => break (replicas, opened),
             }
         };
-        let Opened {
-            kv,
-            plugins,
-            snapshots,
-            coordinator,
-            lease_ttl,
-            log,
-        } = opened;
         let room = info.max_payload.saturating_sub(ENVELOPE_BYTES);
         let enforced = Limits {
             max_event_bytes: limits.max_event_bytes.min(room),
@@ -336,18 +328,21 @@ impl NatsBackend {
             );
         }
         let stores = Stores {
-            log: checked(Arc::new(log), enforced),
-            snapshots: Arc::new(NatsSnapshots::new(snapshots, options.node_id.clone())),
+            log: checked(Arc::new(opened.log), enforced),
+            snapshots: Arc::new(NatsSnapshots::new(
+                opened.snapshots,
+                options.node_id.clone(),
+            )),
             memory_snapshots: Arc::new(MemorySnapshots::default()),
-            deployments: Arc::new(NatsDeployments::new(kv, plugins)),
+            deployments: Arc::new(NatsDeployments::new(opened.kv, opened.plugins)),
         };
         Ok(NatsBackend {
             stores,
             limits: enforced,
             server: format!("{}:{} (nats-server {})", info.host, info.port, info.version),
             replicas,
-            coordinator: Arc::new(coordinator),
-            lease_ttl,
+            coordinator: Arc::new(opened.coordinator),
+            lease_ttl: opened.lease_ttl,
         })
     }
 }
