@@ -238,6 +238,7 @@ impl PartitionedActor {
                 // store is a new version for a partitioned projection: see
                 // `deployment::change`.)
                 self.folding.limits = crate::projection::travel::limits_of(&options);
+                self.folding.release();
                 if let Some(n) = options.workers {
                     self.cfg.workers = n as usize;
                 } else {

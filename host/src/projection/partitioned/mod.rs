@@ -112,6 +112,7 @@ impl PartitionedActor {
             strict: options.strict,
             limits: super::travel::limits_of(options),
             live: cfg.live.clone(),
+            spares: Default::default(),
         };
         let stats = stats::Stats::new(&cfg.name, true);
         let span = info_span!("projection", name = %cfg.name, partitioned = %cfg.by);
@@ -451,6 +452,10 @@ impl PartitionedActor {
             self.changed_at.get_or_insert_with(TokioInstant::now);
         }
         self.cursor.applied_to(last.min(upto), upto);
+        if upto >= self.cfg.feed.end() {
+            // At the head: nothing more to fold right away.
+            self.folding.release();
+        }
         self.since_persist += applied;
         {
             let mut live = self.cfg.live.lock().unwrap_or_else(|p| p.into_inner());

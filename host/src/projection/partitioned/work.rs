@@ -5,11 +5,13 @@
 //! them, biggest groups first, so the workers finish together. A worker
 //! keeps one plugin instance across the groups it folds within a page:
 //! `restore` (or `init-state` for a new partition) replaces the state
-//! before each group, and the instance is dropped at the end of the page
-//! (a partition that is not being folded holds no instance). Creating and
-//! dropping an instance per group cost more than folding 100 events, and
-//! the memory unmapping it involves stalls every core of the process.
-//! An instance whose call failed is never reused.
+//! before each group. At the end of a page the workers leave their
+//! instances in [`Folding::spares`] for the next page's workers, and the
+//! projection drops them once it reaches the head ([`Folding::release`]):
+//! while idle, no partition holds an instance. Creating and dropping an
+//! instance per group (then per page and worker) cost more than folding
+//! 100 events, and the memory unmapping it involves stalls every core of
+//! the process. An instance whose call failed is never reused.
 
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +54,26 @@ pub(crate) struct Folding {
     pub limits: Limits,
     /// Where the workers count the instances they hold.
     pub live: LiveStatus,
+    /// Instances the last page's workers left for the next page's.
+    pub spares: Arc<Mutex<Vec<Spare>>>,
+}
+
+/// A worker's instance kept between pages, counted as live meanwhile.
+pub(crate) struct Spare {
+    instance: Instance,
+    _holding: Holding,
+}
+
+impl Folding {
+    /// Drop the kept instances (the projection is at the head, or its
+    /// limits changed).
+    pub fn release(&self) {
+        self.spares().clear();
+    }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, Vec<Spare>> {
+        self.spares.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Count a worker's instance in the status while it folds a page.
@@ -95,9 +117,12 @@ pub(crate) async fn fold_all(ctx: &Folding, jobs: Vec<Job>, workers: usize) -> O
             let queue = queue.clone();
             tokio::task::spawn_blocking(move || {
                 handle.block_on(async {
-                    let _holding = Holding::new(&ctx.live);
+                    let kept = ctx.spares().pop();
+                    let (mut spare, holding) = match kept {
+                        Some(s) => (Some(s.instance), s._holding),
+                        None => (None, Holding::new(&ctx.live)),
+                    };
                     let mut out = Vec::new();
-                    let mut spare = None;
                     loop {
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
                         let Some(job) = next else { break };
@@ -106,6 +131,12 @@ pub(crate) async fn fold_all(ctx: &Folding, jobs: Vec<Job>, workers: usize) -> O
                         done.worker = worker;
                         done.took_us = t.elapsed().as_micros() as u64;
                         out.push(done);
+                    }
+                    if let Some(instance) = spare {
+                        ctx.spares().push(Spare {
+                            instance,
+                            _holding: holding,
+                        });
                     }
                     out
                 })
