@@ -64,13 +64,21 @@ pub(crate) struct PartitionedConfig {
     pub caught_up: Option<oneshot::Sender<()>>,
 }
 
-/// Events folded between persists while rebuilding, at least.
+/// Events folded between persists while rebuilding, at least: the lesser
+/// of this and [`REBUILD_PERSIST_PAGES`] pages.
 const REBUILD_PERSIST_EVENTS: u64 = 50_000;
+/// Pages (of `batch_size` events) folded between persists while rebuilding.
+const REBUILD_PERSIST_PAGES: u64 = 80;
 
 /// While more than a page behind, one step reads and folds this many pages
-/// at once: more groups per step keeps every worker busy until the end of
-/// the step (the workers wait for each other at each step's end).
-const REBUILD_PAGES: usize = 8;
+/// at once (at most [`MAX_STEP_EVENTS`]): more groups per step keeps every
+/// worker busy until the end of the step (the workers wait for each other
+/// at each step's end). 8 pages left the second of two workers with a
+/// third of the events; 32 splits them about evenly.
+const REBUILD_PAGES: usize = 32;
+/// Events one step holds at most (twice that with the next page read
+/// ahead), unless the batch size itself is larger.
+const MAX_STEP_EVENTS: usize = 32_768;
 
 pub(crate) struct PartitionedActor {
     cfg: PartitionedConfig,
@@ -203,7 +211,10 @@ impl PartitionedActor {
         let batch = self.cfg.version.options.batch_size as usize;
         let behind = self.cfg.feed.end().saturating_sub(self.cursor.scanned());
         if behind > batch as u64 {
-            batch.saturating_mul(REBUILD_PAGES).min(100_000).max(batch)
+            batch
+                .saturating_mul(REBUILD_PAGES)
+                .min(MAX_STEP_EVENTS)
+                .max(batch)
         } else {
             batch
         }
@@ -218,7 +229,8 @@ impl PartitionedActor {
         let every = options.snapshot_every;
         let rebuilding = self.behind();
         let threshold = if rebuilding {
-            every.max(REBUILD_PERSIST_EVENTS.min(10 * self.page_limit() as u64))
+            let pages = REBUILD_PERSIST_PAGES.saturating_mul(options.batch_size as u64);
+            every.max(REBUILD_PERSIST_EVENTS.min(pages))
         } else {
             every
         };
