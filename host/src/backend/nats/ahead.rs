@@ -24,7 +24,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::subject::{self, LOG_SUBJECTS};
+use super::subject;
 
 /// Messages a reader buffers beyond what was asked for.
 const BUFFER: usize = 16384;
@@ -87,7 +87,8 @@ impl Reader {
         let config = pull::OrderedConfig {
             filter_subject: match how {
                 Filtering::OnServer => filter.to_string(),
-                Filtering::Here => LOG_SUBJECTS.to_string(),
+                // No filter at all: the stream holds only the log.
+                Filtering::Here => String::new(),
             },
             deliver_policy: DeliverPolicy::ByStartSequence {
                 start_sequence: from,
