@@ -189,11 +189,14 @@ async fn consistent_reads_include_every_acknowledged_append_and_dirty_reads_neve
     server.stop();
     server.restart();
     let api = Api::new(&server);
-    assert_eq!(
-        api.status("kv").await["state"],
-        "stopped",
-        "stays stopped across restarts"
-    );
+    // Right after a restart a projection is `starting` until its record
+    // and snapshot are loaded; what it settles in is what counts.
+    let settled = api
+        .wait_status("kv", "loaded after the restart", |s| {
+            s["state"] != "starting"
+        })
+        .await;
+    assert_eq!(settled["state"], "stopped", "stays stopped across restarts");
     cli_ok(&server, &["start", "kv"]);
     assert_eq!(api.state("kv").await["late"], 1);
 
