@@ -42,30 +42,18 @@ struct Outcome {
 
 /// The event ids of `stream` in revision order, read through the node.
 async fn read_stream(http: &reqwest::Client, url: &str, stream: &str) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    let mut from = 1;
-    loop {
-        let v: Value = http
-            .get(format!(
-                "{url}/streams/{stream}?from_revision={from}&limit=500"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for e in v["events"].as_array().unwrap() {
-            out.push((
-                e["revision"].as_u64().unwrap(),
-                e["data"]["id"].as_str().unwrap().to_string(),
-            ));
-        }
-        match v["next"].as_u64() {
-            Some(n) => from = n,
-            None => return out,
-        }
-    }
+    crate::pages::read_pages(http, |from| {
+        format!("{url}/streams/{stream}?from_revision={from}&limit=500")
+    })
+    .await
+    .iter()
+    .map(|e| {
+        (
+            e["revision"].as_u64().unwrap(),
+            e["data"]["id"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
 }
 
 /// Append events one at a time to `stream`, each with the expected
@@ -239,29 +227,18 @@ async fn killing_one_nats_server_of_three_loses_no_acknowledged_append() {
     // The log: contiguous revisions per stream, each event once, every
     // acknowledged event at the revision Hume answered.
     let mut all_ids: HashMap<String, u64> = HashMap::new();
-    let mut from = 1;
     let mut last_position = 0;
-    loop {
-        let v: Value = http
-            .get(format!("{url}/all?from_position={from}&limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for e in v["events"].as_array().unwrap() {
-            let position = e["position"].as_u64().unwrap();
-            assert!(position > last_position, "positions increase: {e}");
-            last_position = position;
-            let id = e["data"]["id"].as_str().unwrap().to_string();
-            let previous = all_ids.insert(id.clone(), e["revision"].as_u64().unwrap());
-            assert!(previous.is_none(), "{id} is in the log twice");
-        }
-        match v["next"].as_u64() {
-            Some(n) => from = n,
-            None => break,
-        }
+    let all = crate::pages::read_pages(&http, |from| {
+        format!("{url}/all?from_position={from}&limit=1000")
+    })
+    .await;
+    for e in &all {
+        let position = e["position"].as_u64().unwrap();
+        assert!(position > last_position, "positions increase: {e}");
+        last_position = position;
+        let id = e["data"]["id"].as_str().unwrap().to_string();
+        let previous = all_ids.insert(id.clone(), e["revision"].as_u64().unwrap());
+        assert!(previous.is_none(), "{id} is in the log twice");
     }
     let mut errors = 0;
     for (stream, out) in &outcomes {

@@ -25,24 +25,10 @@ struct Ack {
 }
 
 async fn read_all(url: &str) -> Vec<Value> {
-    let http = reqwest::Client::new();
-    let mut out = Vec::new();
-    let mut from = 1u64;
-    loop {
-        let page: Value = http
-            .get(format!("{url}/all?from_position={from}&limit=10000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(page["events"].as_array().unwrap().iter().cloned());
-        match page["next"].as_u64() {
-            Some(n) => from = n,
-            None => return out,
-        }
-    }
+    crate::pages::read_pages(&reqwest::Client::new(), |from| {
+        format!("{url}/all?from_position={from}&limit=10000")
+    })
+    .await
 }
 
 fn check(events: &[Value], head: u64, acks: &[Ack]) {

@@ -13,6 +13,7 @@ mod http;
 mod library;
 mod model;
 mod ndjson;
+mod pages;
 mod security;
 mod torn_tail;
 mod wal;
