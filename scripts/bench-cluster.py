@@ -11,7 +11,8 @@ Environment: HUME_BIN (default target/release/hume), NATS_SERVER (default
 (default: built by `hume build example-plugins/NAME` into the work
 directory), KILLS (failover, default 20), LEASE_TTL (failover, ms, default
 6000 = Hume's default), EVENTS (rebuild, default 1000000; fold, default
-100000), WORK (default: a new directory under /tmp, removed at the end).
+100000), ROUNDS (rebuild, default 3), WORK (default: a new directory under /tmp,
+removed at the end).
 
 One nats-server (JetStream, `sync_interval: always`, R1) on loopback: the
 nodes' failover and folding do not depend on the log's replication.
@@ -261,7 +262,7 @@ def rebuild(work):
         fill(node.port, events, make)
         print(f"{backend}: appended {events} events in {time.time() - t:.1f} s", flush=True)
     filler.stop()
-    for rnd in range(2):
+    for rnd in range(int(os.environ.get("ROUNDS", "3"))):
         for i, (backend, env) in enumerate(variants.items()):
             node = embedded if env is None else Node(work, f"js{rnd}{i}", nats, env=env)
             name = f"kv{rnd}x{i}"

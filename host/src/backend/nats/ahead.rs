@@ -14,20 +14,29 @@
 //! removes its consumer after the consumer's inactivity threshold).
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use bytes::Bytes;
-use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::subject;
+use super::wire::{self, Endpoint, Frame, Wire, WireError};
+use crate::event::RecordedEvent;
+use crate::log::{codec, LogError};
 
 /// Messages a reader buffers beyond what was asked for.
 const BUFFER: usize = 16384;
+/// Messages one pull asks for (two are in flight while there is room).
+const PULL: usize = 4096;
+/// A pull the server cannot fill waits this long at most.
+const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// The server removes a reader's consumer unused this long (a reader
+/// removes it itself when it goes).
+const INACTIVE: Duration = Duration::from_secs(30);
 /// Readers kept at once (the least recently used goes first).
 const MAX_READERS: usize = 16;
 /// A reader not used for this long is dropped.
@@ -36,13 +45,30 @@ const IDLE: Duration = Duration::from_secs(10);
 /// going back to batch gets.
 const PENDING_WAIT: Duration = Duration::from_secs(2);
 
-/// One message as delivered: its sequence, payload (`None`: it does not
+/// One message as delivered: its sequence, body (`None`: it does not
 /// match, see [`Filtering::Here`]), and how many messages the consumer
 /// still had after it at that moment.
 struct Delivered {
     sequence: u64,
-    payload: Option<Bytes>,
+    body: Option<Body>,
     pending: u64,
+}
+
+/// What a message holds: decoded by a reader's task (so the projection
+/// reading the page does not spend its time on that), or the payload as a
+/// batch get returned it (or as it failed to decode: the read reports it).
+pub(super) enum Body {
+    Event(RecordedEvent),
+    Raw(Bytes),
+}
+
+impl Body {
+    pub(super) fn into_event(self, position: u64) -> Result<RecordedEvent, LogError> {
+        match self {
+            Body::Event(e) => Ok(e),
+            Body::Raw(payload) => super::read::decode(position, &payload),
+        }
+    }
 }
 
 /// Where a reader's subject filter is applied.
@@ -63,79 +89,200 @@ pub(super) struct Reader {
     next: u64,
     /// Messages taken from the channel but given back, in order.
     held: VecDeque<Delivered>,
-    rx: mpsc::Receiver<Delivered>,
+    rx: mpsc::UnboundedReceiver<Vec<Delivered>>,
+    /// Room in the buffer, in messages: the task takes it before asking the
+    /// server for more, [`Reader::take`] gives it back.
+    room: Arc<Semaphore>,
     /// `pending` of the last message taken (`None`: none yet).
     pending: Option<u64>,
     used: Instant,
     task: JoinHandle<()>,
+    /// Where its consumer is, to remove it when the reader goes.
+    stream: Stream,
+    consumer: String,
 }
 
 impl Drop for Reader {
     fn drop(&mut self) {
         self.task.abort();
+        // The server would remove the consumer after INACTIVE anyway.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (stream, consumer) = (self.stream.clone(), std::mem::take(&mut self.consumer));
+            rt.spawn(async move {
+                let _ = stream.delete_consumer(&consumer).await;
+            });
+        }
+    }
+}
+
+/// Why a reader's task stopped (it never decides anything: the scan reads
+/// page by page after it).
+#[derive(Debug, thiserror::Error)]
+enum PullError {
+    #[error("creating the read-ahead consumer")]
+    Consumer(#[source] async_nats::Error),
+    #[error("on the read-ahead connection")]
+    Wire(#[from] WireError),
+    #[error("the read-ahead consumer answered status {0}")]
+    Status(u16),
+    #[error("a read-ahead message out of order (consumer sequence {got}, expected {expected})")]
+    Gap { got: u64, expected: u64 },
+    #[error("a read-ahead message without a JetStream reply subject")]
+    NotJetStream,
+}
+
+/// What a reader's task pulls.
+struct Pull {
+    stream: Stream,
+    endpoints: Vec<Endpoint>,
+    inbox: String,
+    consumer: String,
+    /// The filter applied here ([`Filtering::Here`]), if any.
+    here: Option<String>,
+    filter: String,
+    from: u64,
+}
+
+impl Pull {
+    /// Create the consumer, then keep up to two pulls of [`PULL`] messages
+    /// in flight while the buffer has room for what is asked.
+    async fn run(
+        self,
+        tx: mpsc::UnboundedSender<Vec<Delivered>>,
+        room: Arc<Semaphore>,
+    ) -> Result<(), PullError> {
+        let config = pull::Config {
+            name: Some(self.consumer.clone()),
+            filter_subject: match self.here {
+                Some(_) => String::new(), // the stream holds only the log
+                None => self.filter.clone(),
+            },
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: self.from,
+            },
+            ack_policy: AckPolicy::None,
+            inactive_threshold: INACTIVE,
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        };
+        self.stream
+            .create_consumer(config)
+            .await
+            .map_err(|e| PullError::Consumer(Box::new(e)))?;
+        let mut wire =
+            Wire::connect(&self.endpoints, "hume-read-ahead", self.inbox.clone()).await?;
+        let next = format!(
+            "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
+            self.stream.cached_info().config.name,
+            self.consumer
+        );
+        let ask = format!(
+            "{{\"batch\":{PULL},\"expires\":{}}}",
+            PULL_EXPIRES.as_nanos()
+        );
+        let mut owed = 0usize;
+        let mut expected = 1u64;
+        let mut chunk = Vec::new();
+        loop {
+            // Up to two pulls in flight, each with room for all it brings
+            // (waiting for room only with nothing owed: the server sends
+            // nothing meanwhile).
+            while owed <= PULL && (owed == 0 || room.available_permits() >= PULL) {
+                match room.acquire_many(PULL as u32).await {
+                    Ok(permits) => permits.forget(),
+                    Err(_) => return Ok(()),
+                }
+                wire.request(&next, ask.as_bytes()).await?;
+                owed += PULL;
+            }
+            // What has arrived goes to the reader before waiting for more.
+            let frame = match wire.ready()? {
+                Some(frame) => frame,
+                None => {
+                    if !chunk.is_empty() && tx.send(std::mem::take(&mut chunk)).is_err() {
+                        return Ok(()); // the reader is gone
+                    }
+                    wire.next().await?
+                }
+            };
+            let Frame::Msg {
+                subject,
+                reply,
+                headers,
+                payload,
+            } = frame
+            else {
+                if let Frame::Err(e) = frame {
+                    return Err(WireError::Server(e).into());
+                }
+                continue;
+            };
+            if let Some(code) = wire::status(&headers) {
+                match code {
+                    100 => continue, // a heartbeat
+                    _ => return Err(PullError::Status(code)),
+                }
+            }
+            let d = wire::delivery(&reply).ok_or(PullError::NotJetStream)?;
+            if d.consumer_sequence != expected {
+                return Err(PullError::Gap {
+                    got: d.consumer_sequence,
+                    expected,
+                });
+            }
+            expected += 1;
+            owed = owed.saturating_sub(1);
+            let keep = match &self.here {
+                Some(f) => subject::matches_bytes(f, &subject),
+                None => true,
+            };
+            let body = keep.then(|| match codec::decode(d.stream_sequence, &payload) {
+                Ok(event) => Body::Event(event),
+                Err(_) => Body::Raw(payload),
+            });
+            chunk.push(Delivered {
+                sequence: d.stream_sequence,
+                pending: d.pending,
+                body,
+            });
+        }
     }
 }
 
 impl Reader {
-    /// Start reading `filter` from sequence `from` (the consumer is created
-    /// by the reader's task; a failure shows as a reader with nothing to
-    /// give, and the caller reads with batch gets).
-    pub(super) fn start(stream: &Stream, filter: &str, from: u64, how: Filtering) -> Reader {
-        let (tx, rx) = mpsc::channel(BUFFER);
-        let stream = stream.clone();
-        let here = (how == Filtering::Here).then(|| filter.to_string());
-        let config = pull::OrderedConfig {
-            filter_subject: match how {
-                Filtering::OnServer => filter.to_string(),
-                // No filter at all: the stream holds only the log.
-                Filtering::Here => String::new(),
-            },
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: from,
-            },
-            ..Default::default()
+    /// Start reading `filter` from sequence `from` on a lean connection to
+    /// one of `endpoints` (the consumer and the connection are made by the
+    /// reader's task; a failure shows as a reader with nothing to give,
+    /// and the caller reads with batch gets).
+    pub(super) fn start(
+        stream: &Stream,
+        endpoints: Vec<Endpoint>,
+        inbox: String,
+        filter: &str,
+        from: u64,
+        how: Filtering,
+    ) -> Reader {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(BUFFER));
+        // The inbox's unique tail names the consumer too.
+        let consumer = format!(
+            "hume-read-ahead-{}",
+            inbox.rsplit('.').next().unwrap_or("x")
+        );
+        let pull = Pull {
+            stream: stream.clone(),
+            endpoints,
+            inbox,
+            consumer: consumer.clone(),
+            here: (how == Filtering::Here).then(|| filter.to_string()),
+            filter: filter.to_string(),
+            from,
         };
+        let space = room.clone();
         let task = tokio::spawn(async move {
-            let consumer = match stream.create_consumer(config).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "creating a read-ahead consumer; reading page by page");
-                    return;
-                }
-            };
-            let mut messages = match consumer.messages().await {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::debug!(error = %e, "starting a read-ahead consumer; reading page by page");
-                    return;
-                }
-            };
-            while let Some(message) = messages.next().await {
-                let delivered = match message {
-                    Ok(m) => match m.info() {
-                        Ok(info) => Delivered {
-                            sequence: info.stream_sequence,
-                            pending: info.pending,
-                            payload: match &here {
-                                Some(f) if !subject::matches(f, &m.message.subject) => None,
-                                _ => Some(m.message.payload.clone()),
-                            },
-                        },
-                        Err(e) => {
-                            tracing::debug!(error = %e, "a read-ahead message without metadata");
-                            return;
-                        }
-                    },
-                    Err(e) => {
-                        tracing::debug!(error = %e, "the read-ahead consumer failed; reading page by page");
-                        return;
-                    }
-                };
-                // A full buffer waits here (and pulls nothing more); a
-                // dropped reader ends the task.
-                if tx.send(delivered).await.is_err() {
-                    return;
-                }
+            if let Err(e) = pull.run(tx, space).await {
+                tracing::debug!(error = %e, "reading ahead stopped; reading page by page");
             }
         });
         Reader {
@@ -143,9 +290,12 @@ impl Reader {
             next: from,
             held: VecDeque::new(),
             rx,
+            room,
             pending: None,
             used: Instant::now(),
             task,
+            stream: stream.clone(),
+            consumer,
         }
     }
 
@@ -160,11 +310,7 @@ impl Reader {
     /// `None`: this reader cannot serve `from` (it is past it, its consumer
     /// failed, or it reached the end of what the server had): read with a
     /// batch get instead, and drop the reader.
-    pub(super) async fn take(
-        &mut self,
-        from: u64,
-        want: usize,
-    ) -> Option<(Vec<(u64, Bytes)>, u64)> {
+    pub(super) async fn take(&mut self, from: u64, want: usize) -> Option<(Vec<(u64, Body)>, u64)> {
         if self.next > from {
             return None;
         }
@@ -173,26 +319,33 @@ impl Reader {
         while out.len() < want.max(1) {
             let delivered = match self.held.pop_front() {
                 Some(d) => d,
-                None => match self.rx.try_recv() {
-                    Ok(d) => d,
-                    Err(mpsc::error::TryRecvError::Disconnected) if out.is_empty() => return None,
-                    Err(mpsc::error::TryRecvError::Empty) if out.is_empty() => {
-                        if self.pending == Some(0) {
-                            return None; // at what was the end: batch gets know it exactly
+                None => {
+                    let chunk = match self.rx.try_recv() {
+                        Ok(chunk) => chunk,
+                        Err(mpsc::error::TryRecvError::Disconnected) if out.is_empty() => {
+                            return None
                         }
-                        match tokio::time::timeout(PENDING_WAIT, self.rx.recv()).await {
-                            Ok(Some(d)) => d,
-                            _ => return None,
+                        Err(mpsc::error::TryRecvError::Empty) if out.is_empty() => {
+                            if self.pending == Some(0) {
+                                return None; // at what was the end: batch gets know it exactly
+                            }
+                            match tokio::time::timeout(PENDING_WAIT, self.rx.recv()).await {
+                                Ok(Some(chunk)) => chunk,
+                                _ => return None,
+                            }
                         }
-                    }
-                    Err(_) => break,
-                },
+                        Err(_) => break,
+                    };
+                    self.room.add_permits(chunk.len());
+                    self.held.extend(chunk);
+                    continue;
+                }
             };
             self.next = delivered.sequence + 1;
             self.pending = Some(delivered.pending);
-            if let Some(payload) = delivered.payload {
+            if let Some(body) = delivered.body {
                 if delivered.sequence >= from {
-                    out.push((delivered.sequence, payload));
+                    out.push((delivered.sequence, body));
                 }
             }
         }
@@ -201,17 +354,19 @@ impl Reader {
 
     /// Hand back the unused tail of what [`Reader::take`] returned (in
     /// order): the next take starts with them.
-    pub(super) fn give_back(&mut self, unused: &[(u64, Bytes)]) {
-        let Some(first) = unused.first() else { return };
-        for (sequence, payload) in unused.iter().rev() {
+    pub(super) fn give_back(&mut self, unused: Vec<(u64, Body)>) {
+        let Some(first) = unused.first().map(|m| m.0) else {
+            return;
+        };
+        for (sequence, body) in unused.into_iter().rev() {
             self.held.push_front(Delivered {
-                sequence: *sequence,
-                payload: Some(payload.clone()),
+                sequence,
+                body: Some(body),
                 // Not the end: later messages were already delivered.
                 pending: 1,
             });
         }
-        self.next = first.0;
+        self.next = first;
     }
 }
 
@@ -224,6 +379,8 @@ const READ_AHEAD_ENV: &str = "HUME_READ_AHEAD";
 pub(super) struct Pool {
     readers: Mutex<Vec<Reader>>,
     enabled: bool,
+    /// Where readers connect (none: no reading ahead).
+    endpoints: Vec<Endpoint>,
 }
 
 impl Pool {
@@ -238,12 +395,35 @@ impl Pool {
         Pool {
             readers: Mutex::new(Vec::new()),
             enabled,
+            endpoints: Vec::new(),
         }
+    }
+
+    /// Readers connect to these (without any, none is started).
+    pub(super) fn connect_to(&mut self, endpoints: Vec<Endpoint>) {
+        if self.enabled && endpoints.is_empty() {
+            tracing::info!(
+                "the NATS connection needs TLS: scans read page by page, without reading ahead"
+            );
+        }
+        self.endpoints = endpoints;
     }
 
     /// Are readers started at all?
     pub(super) fn enabled(&self) -> bool {
-        self.enabled
+        self.enabled && !self.endpoints.is_empty()
+    }
+
+    /// A new reader of `filter` from `from` (answers go to `inbox`).
+    pub(super) fn start(
+        &self,
+        stream: &Stream,
+        inbox: String,
+        filter: &str,
+        from: u64,
+        how: Filtering,
+    ) -> Reader {
+        Reader::start(stream, self.endpoints.clone(), inbox, filter, from, how)
     }
 
     fn readers(&self) -> std::sync::MutexGuard<'_, Vec<Reader>> {

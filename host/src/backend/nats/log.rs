@@ -126,6 +126,12 @@ impl NatsLog {
         })
     }
 
+    /// Scans read ahead on lean connections to these servers (none: page
+    /// by page).
+    pub(super) fn read_ahead_through(&mut self, endpoints: Vec<super::wire::Endpoint>) {
+        self.ahead.connect_to(endpoints);
+    }
+
     fn advance_head(&self, to: u64) {
         self.head.send_if_modified(|h| {
             let moved = to > *h;

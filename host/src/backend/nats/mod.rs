@@ -21,6 +21,7 @@ mod read;
 mod snapshots;
 pub mod subject;
 mod tails;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -254,7 +255,7 @@ impl NatsBackend {
         let client = async_nats::ConnectOptions::new()
             .name(format!("hume-{}", options.node_id))
             .connection_timeout(options.connect_timeout)
-            .connect(addrs)
+            .connect(addrs.clone())
             .await
             .map_err(|source| ConnectError::Unreachable {
                 urls: urls.clone(),
@@ -327,8 +328,10 @@ impl NatsBackend {
                  {MAX_BATCH_EVENTS} events per atomic batch)"
             );
         }
+        let mut log = opened.log;
+        log.read_ahead_through(wire::Endpoint::for_urls(&addrs, info.tls_required));
         let stores = Stores {
-            log: checked(Arc::new(opened.log), enforced),
+            log: checked(Arc::new(log), enforced),
             snapshots: Arc::new(NatsSnapshots::new(
                 opened.snapshots,
                 options.node_id.clone(),

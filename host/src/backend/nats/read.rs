@@ -4,7 +4,7 @@
 use futures::{StreamExt, TryStreamExt};
 use jetstream_extra::batch_fetch::{BatchFetchErrorKind, BatchFetchExt};
 
-use super::ahead::{Filtering, Reader};
+use super::ahead::{Body, Filtering, Reader};
 use super::log::{boxed, storage};
 use super::subject::{self, LOG_SUBJECTS};
 use super::NatsLog;
@@ -19,7 +19,7 @@ const READ_AHEAD_FROM: usize = 100;
 
 /// What one batch get (or a reader ahead) returned.
 struct Fetched {
-    messages: Vec<(u64, bytes::Bytes)>,
+    messages: Vec<(u64, Body)>,
     /// Did it reach the end of what matches right now?
     at_end: bool,
     /// Messages matching the filter after the last one, as the server
@@ -52,7 +52,7 @@ impl NatsLog {
                         .headers
                         .get("Nats-Num-Pending")
                         .and_then(|v| v.as_str().parse::<u64>().ok());
-                    messages.push((m.sequence, m.payload));
+                    messages.push((m.sequence, Body::Raw(m.payload)));
                 }
                 Err(e) if e.kind() == BatchFetchErrorKind::NoMessages => break,
                 Err(e) => return Err(storage("reading events")(boxed(e))),
@@ -115,21 +115,22 @@ impl NatsLog {
                     self.fetch(at, &filter, want).await?
                 }
             };
-            for (i, (position, payload)) in fetched.messages.iter().enumerate() {
+            scanned += fetched.messages.len();
+            let mut messages = fetched.messages.into_iter();
+            while let Some((position, body)) = messages.next() {
                 if page.events.len() >= limit {
                     if let Some(r) = reader.as_mut() {
-                        r.give_back(&fetched.messages[i..]);
+                        r.give_back(std::iter::once((position, body)).chain(messages).collect());
                     }
                     page.next = Some(page.last_scanned + 1);
                     return Ok(self.keep_reading(page, reader, &filter, limit, None));
                 }
-                let event = decode(*position, payload)?;
+                let event = body.into_event(position)?;
                 if exact || selector.matches(&event.stream) {
                     page.events.push(event);
                 }
-                page.last_scanned = *position;
+                page.last_scanned = position;
             }
-            scanned += fetched.messages.len();
             page.last_scanned = page.last_scanned.max(fetched.scanned_to);
             if fetched.at_end {
                 page.last_scanned = page.last_scanned.max(head_before);
@@ -170,8 +171,9 @@ impl NatsLog {
                 } else {
                     Filtering::OnServer
                 };
-                self.ahead
-                    .put(Reader::start(&self.stream, filter, next, how))
+                let inbox = self.js.client().new_inbox();
+                let reader = self.ahead.start(&self.stream, inbox, filter, next, how);
+                self.ahead.put(reader)
             }
             None => {}
         }
@@ -224,8 +226,9 @@ impl NatsLog {
             let fetched = self
                 .fetch(cursor, &subject, limit - page.events.len())
                 .await?;
-            for (position, payload) in &fetched.messages {
-                let event = decode(*position, payload)?;
+            let (at_end, none) = (fetched.at_end, fetched.messages.is_empty());
+            for (position, body) in fetched.messages {
+                let event = body.into_event(position)?;
                 cursor = position + 1;
                 if event.revision > current || page.events.len() >= limit {
                     break;
@@ -233,7 +236,7 @@ impl NatsLog {
                 page.last_scanned = event.revision;
                 page.events.push(event);
             }
-            if fetched.at_end || fetched.messages.is_empty() {
+            if at_end || none {
                 break;
             }
         }

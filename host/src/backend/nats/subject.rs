@@ -119,6 +119,17 @@ pub fn matches(filter: &str, subject: &str) -> bool {
     subject.next().is_none()
 }
 
+/// [`matches`] for a subject as it arrived; a filter ending in `>` with no
+/// `*` is a prefix test (the common case of a scan filtered here).
+pub fn matches_bytes(filter: &str, subject: &[u8]) -> bool {
+    match filter.strip_suffix('>') {
+        Some(prefix) if !prefix.contains('*') && (prefix.is_empty() || prefix.ends_with('.')) => {
+            subject.len() > prefix.len() && subject.starts_with(prefix.as_bytes())
+        }
+        _ => std::str::from_utf8(subject).is_ok_and(|s| matches(filter, s)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +144,20 @@ mod tests {
         assert!(matches("hume.log.acc-.acc-1", "hume.log.acc-.acc-1"));
         assert!(!matches("hume.log.acc-.acc-1", "hume.log.acc-.acc-10"));
         assert!(!matches("hume.log.acc-.acc-1", "hume.log.acc-"));
+        for (f, s) in [
+            ("hume.log.>", "hume.log.acc-.acc-1"),
+            ("hume.log.>", "hume.log"),
+            ("hume.log.>", "hume.log."),
+            ("hume.log.acc-.>", "hume.log.acc-.acc-1"),
+            ("hume.log.acc-.>", "hume.log.ord-.ord-1"),
+            ("hume.log.acc-.>", "hume.log.acc-x.y"),
+            (">", "a"),
+            ("hume.*.acc-.>", "hume.log.acc-.acc-1"),
+            ("hume.log.acc-.*", "hume.log.acc-.acc-1.x"),
+        ] {
+            let want = matches(f, s) && !s.ends_with('.');
+            assert_eq!(matches_bytes(f, s.as_bytes()), want, "{f} on {s}");
+        }
         let (filter, _) = filter(&Selector::parse(&["account-*"]).unwrap());
         assert!(matches(&filter, &subject("account-7")));
         assert!(!matches(&filter, &subject("order-7")));
