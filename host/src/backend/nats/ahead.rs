@@ -32,11 +32,13 @@ use crate::log::{codec, LogError};
 const BUFFER: usize = 16384;
 /// Messages one pull asks for (two are in flight while there is room).
 const PULL: usize = 4096;
-/// A pull the server cannot fill waits this long at most.
-const PULL_EXPIRES: Duration = Duration::from_secs(30);
+/// A pull the server cannot fill (the scan reached the end of the log)
+/// waits this long at most; its expiry ends the reader's task.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
 /// The server removes a reader's consumer unused this long (a reader
-/// removes it itself when it goes).
-const INACTIVE: Duration = Duration::from_secs(30);
+/// removes it itself when it goes; one left in the pool after its scan
+/// ended goes this way).
+const INACTIVE: Duration = Duration::from_secs(10);
 /// Readers kept at once (the least recently used goes first).
 const MAX_READERS: usize = 16;
 /// A reader not used for this long is dropped.
