@@ -1,44 +1,32 @@
 //! Reading ahead for scans of the log: a projection rebuilding from far
 //! behind reads page after page on the same subject filter. Each page as
 //! its own batch get costs a round trip to the server, with nothing in
-//! flight while the page folds. A [`Reader`] is an ordered pull consumer
-//! on the filter that keeps pulling into a bounded buffer, so the next
-//! page is usually already here when it is asked for.
+//! flight while the page folds. A [`Reader`] has a task ([`super::pull`])
+//! that keeps pulling a consumer on the filter into a bounded buffer, so
+//! the next page is usually already here (and decoded) when it is asked
+//! for.
 //!
 //! A reader only ever supplies messages in sequence order without gaps
-//! (the ordered consumer recreates itself on any gap), and it never
-//! decides where the log ends: when it has nothing buffered and the server
-//! said nothing more was pending, the caller goes back to batch gets,
-//! which answer the end exactly. Readers are kept in a small pool keyed by
-//! (filter, next sequence); one idle for [`IDLE`] is dropped (the server
-//! removes its consumer after the consumer's inactivity threshold).
+//! (its task stops at any gap), and it never decides where the log ends:
+//! when it has nothing buffered and the server said nothing more was
+//! pending, the caller goes back to batch gets, which answer the end
+//! exactly. Readers are kept in a small pool keyed by (filter, next
+//! sequence); one idle for [`IDLE`] is dropped, and its consumer removed.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use bytes::Bytes;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::subject;
-use super::wire::{self, Endpoint, Frame, Wire, WireError};
+use super::pull::{Chunk, Pull, Room};
+use super::wire::Endpoint;
 use crate::event::RecordedEvent;
-use crate::log::{codec, LogError};
+use crate::log::LogError;
 
-/// Messages a reader buffers beyond what was asked for.
-const BUFFER: usize = 16384;
-/// Messages one pull asks for (two are in flight while there is room).
-const PULL: usize = 4096;
-/// A pull the server cannot fill (the scan reached the end of the log)
-/// waits this long at most; its expiry ends the reader's task.
-const PULL_EXPIRES: Duration = Duration::from_secs(5);
-/// The server removes a reader's consumer unused this long (a reader
-/// removes it itself when it goes; one left in the pool after its scan
-/// ended goes this way).
-const INACTIVE: Duration = Duration::from_secs(10);
 /// Readers kept at once (the least recently used goes first).
 const MAX_READERS: usize = 16;
 /// A reader not used for this long is dropped.
@@ -50,10 +38,10 @@ const PENDING_WAIT: Duration = Duration::from_secs(2);
 /// One message as delivered: its sequence, body (`None`: it does not
 /// match, see [`Filtering::Here`]), and how many messages the consumer
 /// still had after it at that moment.
-struct Delivered {
-    sequence: u64,
-    body: Option<Body>,
-    pending: u64,
+pub(super) struct Delivered {
+    pub sequence: u64,
+    pub body: Option<Body>,
+    pub pending: u64,
 }
 
 /// What a message holds: decoded by a reader's task (so the projection
@@ -84,17 +72,17 @@ pub(super) enum Filtering {
     Here,
 }
 
-/// An ordered consumer reading `filter` ahead from a sequence.
+/// A consumer reading `filter` ahead from a sequence.
 pub(super) struct Reader {
     filter: String,
     /// The sequence the next message handed out must start from.
     next: u64,
     /// Messages taken from the channel but given back, in order.
     held: VecDeque<Delivered>,
-    rx: mpsc::UnboundedReceiver<Vec<Delivered>>,
-    /// Room in the buffer, in messages: the task takes it before asking the
-    /// server for more, [`Reader::take`] gives it back.
-    room: Arc<Semaphore>,
+    rx: mpsc::UnboundedReceiver<Chunk>,
+    /// Room in the buffer: the task takes it before asking the server for
+    /// more, [`Reader::take`] gives it back.
+    room: Arc<Room>,
     /// `pending` of the last message taken (`None`: none yet).
     pending: Option<u64>,
     used: Instant,
@@ -117,141 +105,6 @@ impl Drop for Reader {
     }
 }
 
-/// Why a reader's task stopped (it never decides anything: the scan reads
-/// page by page after it).
-#[derive(Debug, thiserror::Error)]
-enum PullError {
-    #[error("creating the read-ahead consumer")]
-    Consumer(#[source] async_nats::Error),
-    #[error("on the read-ahead connection")]
-    Wire(#[from] WireError),
-    #[error("the read-ahead consumer answered status {0}")]
-    Status(u16),
-    #[error("a read-ahead message out of order (consumer sequence {got}, expected {expected})")]
-    Gap { got: u64, expected: u64 },
-    #[error("a read-ahead message without a JetStream reply subject")]
-    NotJetStream,
-}
-
-/// What a reader's task pulls.
-struct Pull {
-    stream: Stream,
-    endpoints: Vec<Endpoint>,
-    inbox: String,
-    consumer: String,
-    /// The filter applied here ([`Filtering::Here`]), if any.
-    here: Option<String>,
-    filter: String,
-    from: u64,
-}
-
-impl Pull {
-    /// Create the consumer, then keep up to two pulls of [`PULL`] messages
-    /// in flight while the buffer has room for what is asked.
-    async fn run(
-        self,
-        tx: mpsc::UnboundedSender<Vec<Delivered>>,
-        room: Arc<Semaphore>,
-    ) -> Result<(), PullError> {
-        let config = pull::Config {
-            name: Some(self.consumer.clone()),
-            filter_subject: match self.here {
-                Some(_) => String::new(), // the stream holds only the log
-                None => self.filter.clone(),
-            },
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: self.from,
-            },
-            ack_policy: AckPolicy::None,
-            inactive_threshold: INACTIVE,
-            num_replicas: 1,
-            memory_storage: true,
-            ..Default::default()
-        };
-        self.stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| PullError::Consumer(Box::new(e)))?;
-        let mut wire =
-            Wire::connect(&self.endpoints, "hume-read-ahead", self.inbox.clone()).await?;
-        let next = format!(
-            "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
-            self.stream.cached_info().config.name,
-            self.consumer
-        );
-        let ask = format!(
-            "{{\"batch\":{PULL},\"expires\":{}}}",
-            PULL_EXPIRES.as_nanos()
-        );
-        let mut owed = 0usize;
-        let mut expected = 1u64;
-        let mut chunk = Vec::new();
-        loop {
-            // Up to two pulls in flight, each with room for all it brings
-            // (waiting for room only with nothing owed: the server sends
-            // nothing meanwhile).
-            while owed <= PULL && (owed == 0 || room.available_permits() >= PULL) {
-                match room.acquire_many(PULL as u32).await {
-                    Ok(permits) => permits.forget(),
-                    Err(_) => return Ok(()),
-                }
-                wire.request(&next, ask.as_bytes()).await?;
-                owed += PULL;
-            }
-            // What has arrived goes to the reader before waiting for more.
-            let frame = match wire.ready()? {
-                Some(frame) => frame,
-                None => {
-                    if !chunk.is_empty() && tx.send(std::mem::take(&mut chunk)).is_err() {
-                        return Ok(()); // the reader is gone
-                    }
-                    wire.next().await?
-                }
-            };
-            let Frame::Msg {
-                subject,
-                reply,
-                headers,
-                payload,
-            } = frame
-            else {
-                if let Frame::Err(e) = frame {
-                    return Err(WireError::Server(e).into());
-                }
-                continue;
-            };
-            if let Some(code) = wire::status(&headers) {
-                match code {
-                    100 => continue, // a heartbeat
-                    _ => return Err(PullError::Status(code)),
-                }
-            }
-            let d = wire::delivery(&reply).ok_or(PullError::NotJetStream)?;
-            if d.consumer_sequence != expected {
-                return Err(PullError::Gap {
-                    got: d.consumer_sequence,
-                    expected,
-                });
-            }
-            expected += 1;
-            owed = owed.saturating_sub(1);
-            let keep = match &self.here {
-                Some(f) => subject::matches_bytes(f, &subject),
-                None => true,
-            };
-            let body = keep.then(|| match codec::decode(d.stream_sequence, &payload) {
-                Ok(event) => Body::Event(event),
-                Err(_) => Body::Raw(payload),
-            });
-            chunk.push(Delivered {
-                sequence: d.stream_sequence,
-                pending: d.pending,
-                body,
-            });
-        }
-    }
-}
-
 impl Reader {
     /// Start reading `filter` from sequence `from` on a lean connection to
     /// one of `endpoints` (the consumer and the connection are made by the
@@ -266,7 +119,7 @@ impl Reader {
         how: Filtering,
     ) -> Reader {
         let (tx, rx) = mpsc::unbounded_channel();
-        let room = Arc::new(Semaphore::new(BUFFER));
+        let room = Arc::new(Room::new());
         // The inbox's unique tail names the consumer too.
         let consumer = format!(
             "hume-read-ahead-{}",
@@ -338,8 +191,8 @@ impl Reader {
                         }
                         Err(_) => break,
                     };
-                    self.room.add_permits(chunk.len());
-                    self.held.extend(chunk);
+                    self.room.give_back(&chunk);
+                    self.held.extend(chunk.messages);
                     continue;
                 }
             };

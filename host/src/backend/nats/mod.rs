@@ -17,6 +17,7 @@ mod deployments;
 mod errors;
 mod leases;
 mod log;
+mod pull;
 mod read;
 mod snapshots;
 pub mod subject;

@@ -187,6 +187,25 @@ pub(super) fn status(headers: &[u8]) -> Option<u16> {
     std::str::from_utf8(code).ok()?.parse().ok()
 }
 
+/// A status that ended a pull before its batch (`409` for its bytes, or
+/// the like): how many of its messages the server will not send
+/// (`Nats-Pending-Messages`). `None` when the consumer itself is gone or
+/// the count is missing.
+pub(super) fn pull_ended(headers: &[u8]) -> Option<usize> {
+    let mut lines = headers
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines.next()?;
+    if memchr::memmem::find(first, b"Consumer Deleted").is_some() {
+        return None;
+    }
+    lines.find_map(|line| {
+        let value = line.strip_prefix(b"Nats-Pending-Messages:")?;
+        let value = std::str::from_utf8(value).ok()?.trim();
+        value.parse().ok()
+    })
+}
+
 /// What a JetStream reply subject says of the message it came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Delivery {
@@ -420,6 +439,15 @@ mod tests {
         assert_eq!(status(b"NATS/1.0 100 Idle Heartbeat\r\n"), Some(100));
         assert_eq!(status(b"NATS/1.0\r\nNats-Batch-Id: x\r\n\r\n"), None);
         assert_eq!(status(b""), None);
+    }
+
+    #[test]
+    fn a_pull_ended_early_says_what_it_did_not_send() {
+        let h = b"NATS/1.0 409 Message Size Exceeds MaxBytes\r\nNats-Pending-Messages: 12\r\nNats-Pending-Bytes: 0\r\n\r\n";
+        assert_eq!(pull_ended(h), Some(12));
+        let gone = b"NATS/1.0 409 Consumer Deleted\r\nNats-Pending-Messages: 12\r\n\r\n";
+        assert_eq!(pull_ended(gone), None);
+        assert_eq!(pull_ended(b"NATS/1.0 409 Leadership Change\r\n\r\n"), None);
     }
 
     #[test]
