@@ -1,6 +1,7 @@
 //! The event log as a library: appends, expected revisions under
 //! concurrency, validation (nothing written), reopen, paged reads; each
-//! test on both backends (embedded RocksDB, NATS JetStream).
+//! test on both backends (embedded RocksDB, NATS JetStream). Long scans are
+//! in `scans.rs`.
 
 use std::sync::Arc;
 
@@ -17,7 +18,6 @@ on_both_backends!(
     a_hundred_concurrent_batches_on_one_stream_all_land,
     bad_appends_are_refused_whole_and_write_nothing,
     paged_and_filtered_reads,
-    long_scans_in_pages_see_every_event_once,
     head_watch_wakes_readers
 );
 
@@ -398,72 +398,4 @@ async fn head_watch_wakes_readers(backend: Backend) {
     watch.changed().await.unwrap();
     assert_eq!(*watch.borrow(), 1);
     assert_eq!(task.await.unwrap().last_position, 1);
-}
-
-/// Scans in pages big enough to be read ahead (on JetStream, by an ordered
-/// consumer kept between pages), while events keep landing: every matching
-/// event comes exactly once, in position order, whichever filter shape
-/// (everything, a category, a prefix inside a category filtered here).
-async fn long_scans_in_pages_see_every_event_once(backend: Backend) {
-    let dir = hume_tests::temp_dir();
-    let under_test = LogUnderTest::new(backend, dir.path(), LogOptions::default());
-    let log: Arc<dyn EventLog> = under_test.open().await;
-    let streams = ["account-1", "order-1", "account-2", "account-10", "order-2"];
-    let mut written: Vec<(u64, String)> = Vec::new();
-    let append = |log: Arc<dyn EventLog>, stream: &'static str, n: usize| async move {
-        let events = (0..n).map(|i| ev("e", json!(i))).collect();
-        let o = log
-            .append(stream, events, ExpectedRevision::Any)
-            .await
-            .unwrap();
-        (o.first_position..=o.last_position)
-            .map(|p| (p, stream.to_string()))
-            .collect::<Vec<_>>()
-    };
-    for round in 0..60 {
-        for (i, s) in streams.iter().enumerate() {
-            written.extend(append(log.clone(), s, 1 + (round + i) % 17).await);
-        }
-    }
-    // On JetStream a category most of the log belongs to is filtered by
-    // the reader, one that is a minority by the server.
-    type Scan = (&'static [&'static str], fn(&str) -> bool, usize);
-    let scans: [Scan; 4] = [
-        (&["*"], |_| true, 250),
-        (&["account-*"], |s| s.starts_with("account-"), 100),
-        (&["account-1*"], |s| s.starts_with("account-1"), 120),
-        (&["order-*"], |s| s.starts_with("order-"), 100),
-    ];
-    for (patterns, matches, limit) in scans {
-        let selector = Selector::parse(patterns).unwrap();
-        let mut got = Vec::new();
-        let mut from = 0;
-        let mut pages = 0;
-        loop {
-            let page = log.read(from, &selector, limit).await.unwrap();
-            assert!(page.events.len() <= limit);
-            got.extend(page.events.iter().map(|e| e.position));
-            pages += 1;
-            // Land more while the scan goes on (some match, some do not).
-            if pages % 3 == 0 && pages < 30 {
-                written.extend(append(log.clone(), "account-1", 7).await);
-                written.extend(append(log.clone(), "order-2", 5).await);
-            }
-            match page.next {
-                Some(n) => from = n,
-                None if page.last_scanned >= log.head() => break,
-                None => from = page.last_scanned + 1,
-            }
-        }
-        let want: Vec<u64> = written
-            .iter()
-            .filter(|(_, s)| matches(s))
-            .map(|(p, _)| *p)
-            .collect();
-        assert_eq!(got.len(), want.len(), "{patterns:?}: events seen");
-        assert_eq!(
-            got, want,
-            "{patterns:?}: each matching event once, in order"
-        );
-    }
 }

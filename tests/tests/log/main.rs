@@ -14,6 +14,7 @@ mod library;
 mod model;
 mod ndjson;
 mod pages;
+mod scans;
 mod security;
 mod torn_tail;
 mod wal;

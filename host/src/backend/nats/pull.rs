@@ -70,6 +70,12 @@ impl Room {
         self.freed.notify_one();
     }
 
+    /// A pull ended `unsent` messages short: the room taken for them is
+    /// free again.
+    fn pull_ended(&self, unsent: usize) {
+        self.messages.add_permits(unsent);
+    }
+
     fn bytes_full(&self) -> bool {
         self.bytes.load(Ordering::Relaxed) >= BUFFER_BYTES
     }
@@ -147,7 +153,8 @@ impl Pull {
             .create_consumer(config)
             .await
             .map_err(|e| PullError::Consumer(Box::new(e)))?;
-        let mut wire = Wire::connect(&self.endpoints, "hume-read-ahead", self.inbox.clone()).await?;
+        let mut wire =
+            Wire::connect(&self.endpoints, "hume-read-ahead", self.inbox.clone()).await?;
         let next = format!(
             "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
             self.stream.cached_info().config.name,
@@ -170,8 +177,7 @@ impl Pull {
             // waiting for room only with nothing owed (the server sends
             // nothing meanwhile).
             while owed <= PULL
-                && (owed == 0
-                    || (room.messages.available_permits() >= PULL && !room.bytes_full()))
+                && (owed == 0 || (room.messages.available_permits() >= PULL && !room.bytes_full()))
             {
                 if !room.take_pull().await {
                     return Ok(()); // the reader is gone
@@ -219,6 +225,7 @@ impl Pull {
                     409 => match wire::pull_ended(&headers) {
                         Some(unsent) => {
                             owed = owed.saturating_sub(unsent);
+                            room.pull_ended(unsent);
                             continue;
                         }
                         None => return Err(PullError::Status(code)),
@@ -251,5 +258,55 @@ impl Pull {
                 body,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(messages: usize, bytes: usize) -> Chunk {
+        Chunk {
+            messages: (0..messages as u64)
+                .map(|sequence| Delivered {
+                    sequence,
+                    body: None,
+                    pending: 0,
+                })
+                .collect(),
+            bytes,
+        }
+    }
+
+    #[tokio::test]
+    async fn room_taken_for_a_pull_comes_back_as_delivered_or_unsent() {
+        let room = Room::new();
+        for _ in 0..BUFFER_MESSAGES / PULL {
+            assert!(room.take_pull().await);
+        }
+        assert_eq!(room.messages.available_permits(), 0);
+        // One pull ends after 669 big messages, the reader takes them.
+        room.pull_ended(PULL - 669);
+        let got = chunk(669, 669 * 12 * 1024);
+        room.bytes.fetch_add(got.bytes, Ordering::Relaxed);
+        room.give_back(&got);
+        assert_eq!(room.messages.available_permits(), PULL);
+        assert_eq!(room.bytes.load(Ordering::Relaxed), 0);
+        assert!(room.take_pull().await, "room for another pull");
+    }
+
+    #[tokio::test]
+    async fn no_pull_is_asked_for_while_the_buffer_is_full_of_bytes() {
+        let room = Arc::new(Room::new());
+        let full = chunk(10, BUFFER_BYTES);
+        room.bytes.fetch_add(full.bytes, Ordering::Relaxed);
+        let waiting = tokio::spawn({
+            let room = room.clone();
+            async move { room.take_pull().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "asked with the buffer full");
+        room.give_back(&full);
+        assert!(waiting.await.unwrap());
     }
 }
