@@ -88,8 +88,8 @@ async fn long_scans_in_pages_see_every_event_once(backend: Backend) {
 }
 
 /// Events of 12 KiB, 70 MiB of them: on JetStream a reader's pulls end at
-/// their byte limit (8 MiB) before their message count, and its buffer
-/// fills by bytes (32 MiB) before it fills by count. Every event still
+/// their byte limit (4 MiB) before their message count, and its buffer
+/// fills by bytes (8 MiB) before it fills by count. Every event still
 /// comes once, in order, with its data whole.
 async fn scans_of_big_events_see_every_event_once(backend: Backend) {
     let dir = hume_tests::temp_dir();

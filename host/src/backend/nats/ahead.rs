@@ -27,8 +27,11 @@ use super::wire::Endpoint;
 use crate::event::RecordedEvent;
 use crate::log::LogError;
 
-/// Readers kept at once (the least recently used goes first).
-const MAX_READERS: usize = 16;
+/// Readers kept at once (the least recently used goes first): enough for
+/// every projection of a busy node catching up at the same time (an
+/// evicted reader costs its scan a new consumer). Each holds at most
+/// 16,384 messages and about 16 MiB ([`super::pull`]).
+const MAX_READERS: usize = 64;
 /// A reader not used for this long is dropped.
 const IDLE: Duration = Duration::from_secs(10);
 /// How long to wait for a message the server said is pending before

@@ -26,11 +26,11 @@ use crate::log::codec;
 const BUFFER_MESSAGES: usize = 16384;
 /// Payload bytes a reader buffers: no new pull is asked for above this
 /// (so at most this plus two pulls' [`PULL_BYTES`]).
-const BUFFER_BYTES: usize = 32 << 20;
+const BUFFER_BYTES: usize = 8 << 20;
 /// Messages one pull asks for (two are in flight while there is room).
 const PULL: usize = 4096;
 /// Bytes one pull brings at most.
-const PULL_BYTES: usize = 8 << 20;
+const PULL_BYTES: usize = 4 << 20;
 /// A pull the server cannot fill (the scan reached the end of the log)
 /// waits this long at most; its expiry ends the reader's task.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
