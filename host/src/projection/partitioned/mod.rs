@@ -16,6 +16,7 @@
 //! folds nothing more, the others go on.
 
 mod commands;
+mod grouping;
 mod repair;
 mod stats;
 mod travel;
@@ -373,36 +374,28 @@ impl PartitionedActor {
         };
         let batch = self.cursor.batch(page.events, page.last_scanned, u64::MAX);
         let mut upto = batch.last_scanned;
-        let mut keyed = Vec::with_capacity(batch.events.len());
-        let mut fault = None;
-        for event in batch.events {
-            match self.cfg.by.key_of(&event).map(|k| k.into_owned()) {
-                Some(key) => {
-                    if self.table.get(&key).is_some_and(|p| p.fault.is_some()) {
-                        continue;
-                    }
-                    keyed.push((key, event));
-                }
-                None if options.strict => {
-                    upto = event.position - 1;
-                    fault = Some(Fault {
-                        position: event.position,
-                        kind: event.kind.clone(),
-                        error: format!(
-                            "the event has no partition key ({} of stream `{}`): a strict \
-                             partitioned projection stops here; `hume skip` steps over it, \
-                             or deploy with --no-strict to skip and count such events",
-                            self.cfg.by, event.stream
-                        ),
-                        limit: None,
-                        at: now_ms(),
-                    });
-                    break;
-                }
-                None => self.unkeyed_skipped += 1,
+        let table = &self.table;
+        let grouped = grouping::group_page(batch.events, &self.cfg.by, options.strict, |key| {
+            table.get(key).is_some_and(|p| p.fault.is_some())
+        });
+        self.unkeyed_skipped += grouped.unkeyed_skipped;
+        let fault = grouped.stopped_at.map(|event| {
+            upto = event.position - 1;
+            Fault {
+                position: event.position,
+                kind: event.kind.clone(),
+                error: format!(
+                    "the event has no partition key ({} of stream `{}`): a strict \
+                     partitioned projection stops here; `hume skip` steps over it, \
+                     or deploy with --no-strict to skip and count such events",
+                    self.cfg.by, event.stream
+                ),
+                limit: None,
+                at: now_ms(),
             }
-        }
-        let jobs: Vec<Job> = table::group(keyed)
+        });
+        let jobs: Vec<Job> = grouped
+            .groups
             .into_iter()
             .map(|(key, events)| Job {
                 from: self

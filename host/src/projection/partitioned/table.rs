@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::RecordedEvent;
 use crate::projection::status::Fault;
 use crate::snapshot::PartitionRecord;
 
@@ -184,23 +183,6 @@ impl Table {
     }
 }
 
-/// Events of one page split by partition key, in order of first appearance;
-/// each group keeps position order.
-pub(crate) fn group(events: Vec<(String, RecordedEvent)>) -> Vec<(String, Vec<RecordedEvent>)> {
-    let mut index: std::collections::HashMap<String, usize> = Default::default();
-    let mut groups: Vec<(String, Vec<RecordedEvent>)> = Vec::new();
-    for (key, event) in events {
-        match index.get(&key) {
-            Some(&i) => groups[i].1.push(event),
-            None => {
-                index.insert(key.clone(), groups.len());
-                groups.push((key, vec![event]));
-            }
-        }
-    }
-    groups
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,18 +193,6 @@ mod tests {
             events: 1,
             state: b"{}".to_vec(),
             fault: None,
-        }
-    }
-
-    fn ev(position: u64) -> RecordedEvent {
-        RecordedEvent {
-            position,
-            stream: "s".into(),
-            revision: position,
-            kind: "k".into(),
-            data: b"{}".to_vec(),
-            metadata: None,
-            timestamp: 0,
         }
     }
 
@@ -273,20 +243,5 @@ mod tests {
         assert_eq!(p2.partitions.len(), 1);
         assert_eq!(p2.next, None);
         assert_eq!(t.states(Some("a-3"), 10).len(), 1);
-    }
-
-    #[test]
-    fn groups_keep_first_appearance_and_position_order() {
-        let g = group(vec![
-            ("x".into(), ev(1)),
-            ("y".into(), ev(2)),
-            ("x".into(), ev(3)),
-        ]);
-        assert_eq!(g.len(), 2);
-        assert_eq!(g[0].0, "x");
-        assert_eq!(
-            g[0].1.iter().map(|e| e.position).collect::<Vec<_>>(),
-            [1, 3]
-        );
     }
 }
