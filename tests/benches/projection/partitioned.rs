@@ -3,8 +3,10 @@
 //! `HUME_BENCH_PARTITIONED_STREAMS` streams (default 10,000), appended 100
 //! events per stream at a time, streams in turn; events/s until caught up
 //! with `--workers 1`, `--workers 2` and unpartitioned `kv` over the same
-//! events. Before and after, how much two spinning threads get done against
-//! one (what the shared machine gives two workers at that moment). Then a
+//! events, and two `--workers 1` rebuilds at once (the most any two workers
+//! could get here, reading included). Before and after, how much two
+//! spinning threads get done against one (what the shared machine gives two
+//! workers at that moment). Then a
 //! consistent read of one partition under a steady append load (p50/p99),
 //! and `HUME_BENCH_PARTITIONS` (default 100,000) partitions of `counter`:
 //! build, RSS, restart. `HUME_BENCH_PARTITIONED_ROUNDS` (default 3) rounds of
@@ -68,39 +70,58 @@ pub async fn partitioned(dir: &std::path::Path) {
         let spin = spin_ratio();
         let mut took = Vec::new();
         for (i, (label, options)) in runs.iter().enumerate() {
-            let name = format!("kvp-{round}-{i}");
-            let t = Instant::now();
-            b.deploy(&name, &kv, &["order-*"], options.clone()).await;
-            loop {
-                let s = b.get(&format!("/projections/{name}")).await;
-                if s["scanned"].as_u64() == Some(head) && s["offset"].as_u64() == Some(head) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let secs = t.elapsed().as_secs_f64();
+            let names = [format!("kvp-{round}-{i}")];
+            let secs = rebuild_all(&b, &kv, &names, options, head).await;
             eprintln!(
                 "(d) round {round}, rebuild, {label}: {secs:.2} s = {:.0} events/s",
                 head as f64 / secs
             );
             took.push(secs);
-            b.http
-                .delete(format!("{}/projections/{name}", b.url))
-                .send()
-                .await
-                .unwrap();
         }
+        // The ceiling for any two workers here: two independent
+        // `--workers 1` rebuilds at once, each with its own reader.
+        let names = [format!("kvp-{round}-a"), format!("kvp-{round}-b")];
+        let both = rebuild_all(&b, &kv, &names, &runs[0].1, head).await;
         eprintln!(
             "(d) round {round}: workers 2 = {:.2}x workers 1, workers 1 = {:.2}x unpartitioned; \
+             two --workers 1 rebuilds at once: {both:.2} s, {:.2}x the events/s of one; \
              two spinning threads vs one just before: {spin:.2}x, just after: {:.2}x",
             took[0] / took[1],
             took[2] / took[0],
+            2.0 * took[0] / both,
             spin_ratio()
         );
     }
     read_under_load(&b, streams).await;
     drop(server);
     many(dir).await;
+}
+
+/// Deploy `kv` under every name in `names` at once with `options`; the
+/// seconds until all of them reached `head`. They are deleted afterwards.
+async fn rebuild_all(b: &Bench, kv: &str, names: &[String], options: &Value, head: u64) -> f64 {
+    let t = Instant::now();
+    for name in names {
+        b.deploy(name, kv, &["order-*"], options.clone()).await;
+    }
+    for name in names {
+        loop {
+            let s = b.get(&format!("/projections/{name}")).await;
+            if s["scanned"].as_u64() == Some(head) && s["offset"].as_u64() == Some(head) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    for name in names {
+        b.http
+            .delete(format!("{}/projections/{name}", b.url))
+            .send()
+            .await
+            .unwrap();
+    }
+    secs
 }
 
 /// Work two threads get done in one second against one thread: 2.0 on two
