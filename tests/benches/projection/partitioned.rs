@@ -6,11 +6,10 @@
 //! events, and two `--workers 1` rebuilds at once (the most any two workers
 //! could get here, reading included). Before and after, how much two
 //! spinning threads get done against one (what the shared machine gives two
-//! workers at that moment). Then a
-//! consistent read of one partition under a steady append load (p50/p99),
-//! and `HUME_BENCH_PARTITIONS` (default 100,000) partitions of `counter`:
-//! build, RSS, restart. `HUME_BENCH_PARTITIONED_ROUNDS` (default 3) rounds of
-//! the three rebuilds.
+//! workers at that moment). Then a consistent read of one partition under a
+//! steady append load (p50/p99), and `HUME_BENCH_PARTITIONS` (default
+//! 100,000) partitions of `counter`: build, RSS, restart.
+//! `HUME_BENCH_PARTITIONED_ROUNDS` (default 3) rounds of the rebuilds.
 
 use std::time::{Duration, Instant};
 
